@@ -1,0 +1,91 @@
+"""What each `stylize` subcommand does with its parsed arguments."""
+import shlex
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from stylize.errors import StylizeError
+from stylize.images import SAVE_FORMATS, list_images, open_image, save_image
+from stylize.transfer import Stylizer, check_alpha, normalise_weights
+
+
+def _image_files(path, what):
+    path = Path(path)
+    if path.is_dir():
+        files = list_images(path)
+        if not files:
+            raise StylizeError(f"no images found in {what} folder {path}")
+        return files
+    if not path.exists():
+        raise StylizeError(f"{what} not found: {path}")
+    return [path]
+
+
+def _style_files(spec):
+    if "," in spec:
+        return [f for part in spec.split(",") if part for f in _image_files(part, "style image")]
+    return _image_files(spec, "style image")
+
+
+def _output_path(output, content, style_name, ext, single):
+    """Where one result goes: --output itself for a single result named like an image."""
+    if single and output is not None and output.suffix.lower().lstrip(".") in SAVE_FORMATS:
+        return output
+    folder = output or Path("output")
+    if folder.suffix.lower().lstrip(".") in SAVE_FORMATS:
+        raise StylizeError(f"--output {folder} is a file name, but this run makes several images; give a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StylizeError(f"cannot create output folder {folder}: {e.strerror or e}") from None
+    return folder / f"{content.stem}_stylized_{style_name}.{ext}"
+
+
+def transfer(args):
+    check_alpha(args.alpha)
+    contents = _image_files(args.content, "content image")
+    style_paths = _style_files(args.style)
+    combine = args.style_weights is not None or args.mask is not None
+    if combine:
+        normalise_weights(args.style_weights, len(style_paths))  # fail on a bad count before any work
+        if args.mask is not None and len(args.mask) != len(style_paths):
+            raise StylizeError(f"got {len(args.mask)} masks for {len(style_paths)} style images; give one mask per style")
+        if args.mask is not None and args.style_weights is not None:
+            raise StylizeError("use either --mask or --style-weights, not both")
+    masks = [open_image(m).convert("L") for m in args.mask] if args.mask else None
+    styles = [open_image(p) for p in style_paths]
+    stylizer = Stylizer.from_files(args.decoder, args.vgg, args.device)
+
+    # Style statistics once per style, not once per content image (unless colours must follow the content).
+    options = dict(content_size=args.content_size, crop=args.crop, alpha=args.alpha, preserve_color=args.preserve_color)
+    prepared = styles if args.preserve_color else [stylizer.prepare_style(s, args.style_size, args.crop) for s in styles]
+    if combine:
+        jobs = [(c, list(range(len(styles))), "+".join(p.stem for p in style_paths)) for c in contents]
+    else:
+        jobs = [(c, [k], p.stem) for c in contents for k, p in enumerate(style_paths)]
+    single = len(jobs) == 1
+    for content_path, style_ids, style_name in tqdm(jobs, desc="stylize", unit="image", disable=single, file=sys.stderr):
+        target = _output_path(args.output, content_path, style_name, args.ext, single)
+        content = open_image(content_path)
+        result = stylizer.transfer(content, [prepared[k] for k in style_ids], weights=args.style_weights,
+                                   masks=masks, style_size=args.style_size, **options)
+        save_image(result, target)
+        if single:
+            print(target)
+    if not single:
+        print(f"wrote {len(jobs)} images to {args.output or Path('output')}")
+
+
+def train(args):
+    from stylize.train import TrainConfig, train as run_training  # training code stays out of inference
+
+    fields = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__}
+    run_training(TrainConfig(**fields), command=shlex.join(["stylize", *sys.argv[1:]]))
+
+
+def export(args):
+    from stylize.train import export as export_checkpoint
+
+    meta = export_checkpoint(args.checkpoint, args.output, half=args.half)
+    print(f"wrote {args.output} ({meta['iterations']} iterations, architecture {meta['config']['architecture']})")

