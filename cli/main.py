@@ -109,9 +109,11 @@ def main(argv=None):
     try:
         args.run(args)
     except StylizeError as e:
-        sys.exit(f"error: {e}")
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
-        sys.exit("error: interrupted")
+        print("error: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -86,32 +86,39 @@ class Stylizer:
         styles everywhere). masks: one (H, W) tensor per style instead of weights; each content
         position takes the style whose mask is largest there. alpha: 0 = content, 1 = style.
         """
-        check_alpha(alpha)
-        if masks is not None and len(masks) != len(styles):
-            raise StylizeError(f"got {len(masks)} masks for {len(styles)} style images; give one mask per style")
-        weights = normalise_weights(weights, len(styles))
         h, w = content.shape[-2:]
         x = _pad_to_multiple(content[None].to(self.device))
-        taps = self.encoder(x)
         if masks is not None:
-            regions = torch.stack([m.to(self.device, torch.float32) for m in masks])[None]  # (1, K, H, W)
-            regions = _pad_to_multiple(regions, DOWNSCALE)
-        out_taps = list(taps)
+            masks = _pad_to_multiple(torch.stack([m.to(self.device, torch.float32) for m in masks])[None])
+        taps = self.stylize_features(self.encoder(x), styles, weights, masks, alpha)
+        return self.decoder(taps)[0, :, :h, :w].clamp(0, 1)
+
+    def stylize_features(self, taps, styles, weights=None, masks=None, alpha=1.0):
+        """Encoder taps -> the taps the decoder gets: AdaIN at every level the decoder reads.
+
+        masks, if given, is (1, K, H, W) at image resolution, one channel per style.
+        """
+        check_alpha(alpha)
+        if masks is not None and masks.shape[1] != len(styles):
+            raise StylizeError(f"got {masks.shape[1]} masks for {len(styles)} style images; give one mask per style")
+        weights = normalise_weights(weights, len(styles))
+        out = list(taps)
         for level in self.stylised_levels:
             feat = taps[level]
-            if masks is None:
-                mean = sum(wt * s.means[level].to(self.device) for wt, s in zip(weights, styles))
-                std = sum(wt * s.stds[level].to(self.device) for wt, s in zip(weights, styles))
+            means = [s.means[level].to(self.device) for s in styles]
+            stds = [s.stds[level].to(self.device) for s in styles]
+            if masks is None:  # AdaIN is affine in the style statistics, so blending them blends the outputs
+                mean = sum(wt * m for wt, m in zip(weights, means))
+                std = sum(wt * s for wt, s in zip(weights, stds))
                 target = self.adain(feat, mean, std)
             else:
-                owner = F.interpolate(regions, size=feat.shape[-2:], mode="area").argmax(dim=1, keepdim=True)
+                owner = F.interpolate(masks, size=feat.shape[-2:], mode="area").argmax(dim=1, keepdim=True)
                 target = torch.zeros_like(feat)
-                for k, style in enumerate(styles):
+                for k in range(len(styles)):
                     region = (owner == k).to(feat.dtype)
-                    target += region * self.adain(feat, style.means[level].to(self.device),
-                                                  style.stds[level].to(self.device), mask=region)
-            out_taps[level] = alpha * target + (1 - alpha) * feat
-        return self.decoder(out_taps)[0, :, :h, :w].clamp(0, 1)
+                    target += region * self.adain(feat, means[k], stds[k], mask=region)
+            out[level] = alpha * target + (1 - alpha) * feat
+        return out
 
     def transfer(self, content, styles, weights=None, masks=None, alpha=1.0, preserve_color=False,
                  content_size=512, style_size=512, crop=False):

@@ -1,0 +1,145 @@
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+import stylize.weights
+from cli.main import main
+
+from conftest import gradient_image
+
+SMALL = ["--content-size", "32", "--style-size", "32"]
+
+
+def run(args):
+    """Run `stylize ARGS` in-process; returns the exit status."""
+    try:
+        return main([str(a) for a in args])
+    except SystemExit as e:  # argparse's usage errors
+        return e.code
+
+
+def fails(capsys, args, message, output_dir=None):
+    """The command exits 2 with one `error:` line containing `message`, and writes no file."""
+    code = run(args)
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], err
+    if output_dir is not None:
+        assert not [p for p in output_dir.rglob("*") if p.is_file()], "partial output left behind"
+
+
+def test_single_pair(images, decoder_file, capsys):
+    out = images / "result.png"
+    assert run(["transfer", "--content", images / "content.png", "--style", images / "style.png",
+                "--decoder", decoder_file, "--output", out, *SMALL]) == 0
+    assert Image.open(out).size == (43, 32)  # 64x48 content, shorter side 32
+    assert str(out) in capsys.readouterr().out
+
+
+def test_folders_run_every_pair(images, decoder_file, tmp_path):
+    contents, styles, out = tmp_path / "c", tmp_path / "s", tmp_path / "out"
+    contents.mkdir(), styles.mkdir()
+    for i in range(2):
+        gradient_image((40, 40), i).save(contents / f"photo{i}.jpg")
+    for name in ("wave", "stars", "ink"):
+        gradient_image((40, 40), 9).save(styles / f"{name}.png")
+    run(["transfer", "--content", contents, "--style", styles, "--decoder", decoder_file,
+         "--output", out, "--ext", "webp", *SMALL])
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(f"photo{i}_stylized_{s}.webp" for i in range(2) for s in ("wave", "stars", "ink"))
+
+
+def test_style_features_are_computed_once_per_style(images, decoder_file, tmp_path, monkeypatch):
+    from stylize.transfer import Stylizer
+
+    calls = []
+    original = Stylizer.style_stats
+    monkeypatch.setattr(Stylizer, "style_stats", lambda self, t: calls.append(1) or original(self, t))
+    contents = tmp_path / "c"
+    contents.mkdir()
+    for i in range(3):
+        gradient_image((40, 40), i).save(contents / f"p{i}.png")
+    run(["transfer", "--content", contents, "--style", images / "style.png", "--decoder", decoder_file,
+         "--output", tmp_path / "out", *SMALL])
+    assert len(calls) == 1 and len(list((tmp_path / "out").iterdir())) == 3
+
+
+def test_interpolation_makes_one_image_per_content(images, decoder_file, tmp_path):
+    run(["transfer", "--content", images / "content.png", "--style", f"{images / 'style.png'},{images / 'style2.jpg'}",
+         "--style-weights", "1,3", "--decoder", decoder_file, "--output", tmp_path / "o", *SMALL])
+    assert [p.name for p in (tmp_path / "o").iterdir()] == ["content_stylized_style+style2.jpg"]
+
+
+def test_masks(images, decoder_file, tmp_path):
+    left, right = Image.new("L", (64, 48), 0), Image.new("L", (64, 48), 0)
+    left.paste(255, (0, 0, 32, 48)), right.paste(255, (32, 0, 64, 48))
+    left.save(tmp_path / "l.png"), right.save(tmp_path / "r.png")
+    out = tmp_path / "masked.png"
+    run(["transfer", "--content", images / "content.png", "--style", f"{images / 'style.png'},{images / 'style2.jpg'}",
+         "--mask", tmp_path / "l.png", tmp_path / "r.png", "--decoder", decoder_file, "--output", out, *SMALL])
+    assert Image.open(out).size == (43, 32)
+
+
+def test_odd_image_modes_work(images, decoder_file, tmp_path):
+    gradient_image((40, 30), 4, mode="CMYK").save(tmp_path / "cmyk.jpg")
+    gradient_image((30, 30), 5, mode="P").save(tmp_path / "pal.png", transparency=3)
+    run(["transfer", "--content", tmp_path / "cmyk.jpg", "--style", tmp_path / "pal.png",
+         "--decoder", decoder_file, "--output", tmp_path / "o.png", *SMALL])
+    assert Image.open(tmp_path / "o.png").mode == "RGB"
+
+
+def bad_files(folder):
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "text.jpg").write_text("not an image")
+    buf = folder / "full.jpg"
+    gradient_image((64, 64)).save(buf)
+    (folder / "truncated.jpg").write_bytes(buf.read_bytes()[:400])
+    (folder / "bad_decoder.safetensors").write_bytes(b"nonsense")
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"--content": "missing.png"}, "content image not found"),
+    ({"--style": "missing.png"}, "style image not found"),
+    ({"--content": "empty.png"}, "not an image"),
+    ({"--content": "text.jpg"}, "not an image"),
+    ({"--style": "truncated.jpg"}, "cannot decode image"),
+    ({"--decoder": "bad_decoder.safetensors"}, "not a readable safetensors file"),
+    ({"--alpha": "1.5"}, "must be between 0 and 1"),
+    ({"--style-weights": "1,2"}, "got 2 style weights for 1 style"),
+    ({"--style-weights": "a,b"}, "expected comma-separated numbers"),
+    ({"--mask": "full.jpg"}, "masks must match the content size"),
+    ({"--content-size": "-4"}, "must be 0 or more"),
+    ({"--device": "tpu"}, "invalid choice"),
+])
+def test_bad_input_is_one_error_line_and_no_output(images, decoder_file, capsys, tmp_path, change, message):
+    bad_files(images)
+    args = {"--content": "content.png", "--style": "style.png", "--decoder": str(decoder_file)}
+    args.update(change)
+    argv = ["transfer"]
+    for key, value in args.items():
+        argv += [key, value if key in ("--alpha", "--style-weights", "--content-size", "--device")
+                 or value == str(decoder_file) else images / value]
+    out = tmp_path / "out"
+    fails(capsys, [*argv, "--output", out / "o.png", *SMALL], message, out)
+
+
+def test_unwritable_output(images, decoder_file, capsys, tmp_path):
+    (tmp_path / "file").write_text("x")
+    fails(capsys, ["transfer", "--content", images / "content.png", "--style", images / "style.png",
+                   "--decoder", decoder_file, "--output", tmp_path / "file" / "o.png", *SMALL], "cannot write")
+
+
+def test_missing_default_decoder_says_so(images, capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(stylize.weights, "DEFAULT_DECODER", tmp_path / "weights" / "adain_decoder.safetensors")
+    fails(capsys, ["transfer", "--content", images / "content.png", "--style", images / "style.png",
+                   "--output", tmp_path / "o.png", *SMALL], "no trained decoder shipped yet")
+
+
+def test_console_script_prints_no_traceback(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "cli.main", "transfer", "--content", str(tmp_path / "nope.png"),
+                             "--style", str(tmp_path / "nope.png")], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"error: content image not found: {tmp_path / 'nope.png'}"]

@@ -1,0 +1,130 @@
+import pytest
+import torch
+
+from stylize.errors import StylizeError
+from stylize.model import Decoder, Encoder
+from stylize.weights import (IMAGENET_MEAN_BGR, NORMALISED_VGG_INDEX, load_decoder, load_encoder,
+                             read_metadata, save_decoder)
+
+from conftest import random_decoder
+
+# pytorch-AdaIN's decoder.pth: nn.Sequential indices of its convolutions and their shapes.
+PYTORCH_ADAIN_DECODER = {1: (256, 512), 5: (256, 256), 8: (256, 256), 11: (256, 256), 14: (128, 256),
+                         18: (128, 128), 21: (64, 128), 25: (64, 64), 28: (3, 64)}
+
+
+def test_encoder_preprocessing_gives_bgr_0_255_minus_mean(encoder):
+    rgb = torch.tensor([0.2, 0.5, 0.9]).view(1, 3, 1, 1)
+    out = encoder.preprocess(rgb).flatten()
+    expected = torch.tensor([0.9, 0.5, 0.2]) * 255 - torch.tensor(IMAGENET_MEAN_BGR)
+    torch.testing.assert_close(out, expected, atol=1e-3, rtol=1e-5)
+
+
+def test_encoder_taps_have_vgg_shapes_and_normalised_scale(encoder):
+    x = torch.rand(2, 3, 64, 64)
+    taps = encoder(x)
+    assert [tuple(t.shape) for t in taps] == [(2, 64, 64, 64), (2, 128, 32, 32), (2, 256, 16, 16), (2, 512, 8, 8)]
+    for t in taps:  # divided by the per-tap mean of photos: order 1, not 30-400
+        assert 0.05 < t.mean().item() < 20
+
+
+def test_encoder_is_frozen_and_stays_in_eval(encoder):
+    assert not any(p.requires_grad for p in encoder.parameters())
+    encoder.train()
+    assert not encoder.training
+
+
+def test_encoder_gradient_reaches_the_image(encoder):
+    x = torch.rand(1, 3, 32, 32, requires_grad=True)
+    encoder(x)[3].mean().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_vgg_normalised_pth_loads(tmp_path, encoder):
+    # A file laid out like the AdaIN release's vgg_normalised.pth (an nn.Sequential state dict,
+    # with layers past relu4_1 too), here carrying our own weights so the outputs must agree.
+    ours = encoder.state_dict()
+    state = {}
+    for name, index in NORMALISED_VGG_INDEX.items():
+        prefix = "preprocess" if name == "preprocess" else f"convs.{name}"
+        state[f"{index}.weight"], state[f"{index}.bias"] = ours[f"{prefix}.weight"], ours[f"{prefix}.bias"]
+    state["32.weight"], state["32.bias"] = torch.zeros(512, 512, 3, 3), torch.zeros(512)
+    path = tmp_path / "vgg_normalised.pth"
+    torch.save(state, path)
+    loaded = load_encoder(path)
+    x = torch.rand(1, 3, 32, 32)
+    for a, b in zip(loaded(x), encoder(x)):
+        torch.testing.assert_close(a, b)
+
+
+def test_vgg_file_with_wrong_layout_is_a_clear_error(tmp_path):
+    path = tmp_path / "vgg.pth"
+    torch.save({"features.0.weight": torch.zeros(1)}, path)
+    with pytest.raises(StylizeError, match="does not look like vgg_normalised.pth"):
+        load_encoder(path)
+
+
+def test_decoder_maps_relu4_1_back_to_image_size(encoder):
+    for architecture in Decoder.ARCHITECTURES:
+        out = random_decoder(architecture)(encoder(torch.rand(1, 3, 40, 56)))
+        assert out.shape == (1, 3, 40, 56)
+
+
+def test_skip_decoder_uses_the_lower_taps_and_plain_does_not(encoder):
+    taps = encoder(torch.rand(1, 3, 32, 32))
+    changed = [t.clone() for t in taps]
+    changed[0] += 1.0
+    skip, plain = random_decoder("skip"), random_decoder("plain")
+    assert not torch.allclose(skip(taps), skip(changed))
+    torch.testing.assert_close(plain(taps), plain(changed))
+
+
+def test_pytorch_adain_decoder_pth_loads(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    state = {}
+    for index, (cout, cin) in PYTORCH_ADAIN_DECODER.items():
+        state[f"{index}.weight"] = torch.randn(cout, cin, 3, 3, generator=g)
+        state[f"{index}.bias"] = torch.randn(cout, generator=g)
+    path = tmp_path / "decoder.pth"
+    torch.save(state, path)
+    decoder = load_decoder(path)
+    assert decoder.architecture == "plain"
+    for key, value in state.items():
+        torch.testing.assert_close(decoder.state_dict()[key], value)
+
+
+def test_decoder_pth_with_wrong_shapes_is_a_clear_error(tmp_path):
+    state = {f"{i}.weight": torch.zeros(cout, cin, 1, 1) for i, (cout, cin) in PYTORCH_ADAIN_DECODER.items()}
+    state.update({f"{i}.bias": torch.zeros(cout) for i, (cout, _) in PYTORCH_ADAIN_DECODER.items()})
+    torch.save(state, tmp_path / "decoder.pth")
+    with pytest.raises(StylizeError, match="does not fit the AdaIN decoder"):
+        load_decoder(tmp_path / "decoder.pth")
+
+
+def test_safetensors_round_trip_keeps_weights_and_metadata(tmp_path):
+    decoder = random_decoder("skip")
+    path = tmp_path / "d.safetensors"
+    save_decoder(path, decoder, {"iterations": 123, "data": {"content_images": 7}}, half=True)
+    meta = read_metadata(path)
+    assert meta["architecture"] == "skip" and meta["iterations"] == 123 and meta["dtype"] == "float16"
+    assert meta["data"] == {"content_images": 7}
+    loaded = load_decoder(path)
+    assert loaded.architecture == "skip"
+    for key, value in decoder.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[key], value.half().float())
+    assert [p.name for p in tmp_path.iterdir()] == ["d.safetensors"]  # no temporary file left behind
+
+
+def test_missing_and_garbage_decoder_files(tmp_path):
+    with pytest.raises(StylizeError, match="not found"):
+        load_decoder(tmp_path / "nope.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(StylizeError, match="not a readable safetensors file"):
+        load_decoder(tmp_path / "junk.safetensors")
+    (tmp_path / "junk.pth").write_bytes(b"\x80\x04garbage")
+    with pytest.raises(StylizeError, match="could not be read"):
+        load_decoder(tmp_path / "junk.pth")
+
+
+def test_encoder_module_is_always_frozen():
+    assert not any(p.requires_grad for p in Encoder().parameters())

@@ -1,0 +1,126 @@
+import pytest
+import torch
+from PIL import Image
+
+from stylize.color import match_color
+from stylize.errors import StylizeError
+from stylize.images import to_tensor
+from stylize.style_layers import mean_std
+from stylize.transfer import StyleStats, Stylizer
+
+from conftest import gradient_image, random_decoder
+
+
+def content_tensor(size=(61, 45)):
+    return to_tensor(gradient_image(size, 1))
+
+
+def stats(stylizer, seed):
+    return stylizer.style_stats(to_tensor(gradient_image((48, 40), seed)))
+
+
+@pytest.mark.parametrize("size", [(61, 45), (64, 48), (9, 13)])
+def test_output_keeps_the_content_size_even_off_multiples_of_8(skip_stylizer, size):
+    out = skip_stylizer.stylize_tensor(content_tensor(size), [stats(skip_stylizer, 2)])
+    assert out.shape == (3, size[1], size[0])
+    assert 0 <= out.min() and out.max() <= 1
+
+
+def test_content_size_and_crop(stylizer):
+    style = gradient_image((40, 40), 2)
+    assert stylizer.transfer(gradient_image((80, 60)), [style], content_size=30).size == (40, 30)
+    assert stylizer.transfer(gradient_image((80, 60)), [style], content_size=0).size == (80, 60)
+    assert stylizer.transfer(gradient_image((80, 60)), [style], content_size=32, crop=True).size == (32, 32)
+
+
+@pytest.mark.parametrize("fixture", ["stylizer", "skip_stylizer"])
+def test_alpha_zero_reproduces_the_decoded_content(request, fixture):
+    s = request.getfixturevalue(fixture)
+    content = content_tensor((64, 48))
+    out = s.stylize_tensor(content, [stats(s, 2)], alpha=0.0)
+    with torch.no_grad():
+        expected = s.decoder(s.encoder(content[None]))[0].clamp(0, 1)
+    torch.testing.assert_close(out, expected)
+    assert not torch.allclose(s.stylize_tensor(content, [stats(s, 2)], alpha=1.0), expected)
+
+
+def test_alpha_out_of_range(stylizer):
+    with pytest.raises(StylizeError, match="alpha must be between 0 and 1"):
+        stylizer.stylize_tensor(content_tensor(), [stats(stylizer, 2)], alpha=1.5)
+
+
+def test_interpolation_weights_blend_the_style_statistics(skip_stylizer):
+    s = skip_stylizer
+    a, b = stats(s, 2), stats(s, 3)
+    content = content_tensor()
+    only_a = s.stylize_tensor(content, [a])
+    torch.testing.assert_close(s.stylize_tensor(content, [a, b], weights=[1.0, 0.0]), only_a)
+    # Weights are normalised: 3:1 is 0.75:0.25, which equals AdaIN with the blended statistics.
+    blend = StyleStats(tuple(0.75 * x + 0.25 * y for x, y in zip(a.means, b.means)),
+                       tuple(0.75 * x + 0.25 * y for x, y in zip(a.stds, b.stds)))
+    torch.testing.assert_close(s.stylize_tensor(content, [a, b], weights=[3.0, 1.0]),
+                               s.stylize_tensor(content, [blend]), atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(s.stylize_tensor(content, [a, b], weights=[1.0, 1.0]), only_a)
+
+
+@pytest.mark.parametrize("weights, message", [([1.0], "got 1 style weights for 2"),
+                                               ([0.0, 0.0], "not all zero"), ([1.0, -1.0], "non-negative")])
+def test_bad_weights(stylizer, weights, message):
+    with pytest.raises(StylizeError, match=message):
+        stylizer.stylize_tensor(content_tensor(), [stats(stylizer, 2), stats(stylizer, 3)], weights=weights)
+
+
+def test_match_color_gives_the_targets_colour_statistics():
+    source, target = to_tensor(gradient_image((50, 40), 2)) * 0.5, to_tensor(gradient_image((30, 30), 5)).flip(0)
+    matched = match_color(source, target)
+    flat_m, flat_t = matched.reshape(3, -1), target.reshape(3, -1)
+    torch.testing.assert_close(flat_m.mean(1), flat_t.mean(1), atol=2e-3, rtol=0)
+    torch.testing.assert_close(torch.cov(flat_m), torch.cov(flat_t), atol=2e-3, rtol=0)
+
+
+def test_preserve_color_encodes_the_colour_matched_style(stylizer):
+    content = gradient_image((48, 48), 1)
+    style = Image.new("RGB", (48, 48), (200, 30, 30))
+    style.paste(gradient_image((24, 24), 4), (12, 12))
+    kept = stylizer.transfer(content, [style], content_size=0, style_size=0, preserve_color=True)
+    matched = stylizer.style_stats(match_color(to_tensor(style), to_tensor(content)))
+    by_hand = stylizer.stylize_tensor(to_tensor(content), [matched])
+    torch.testing.assert_close(to_tensor(kept), by_hand, atol=1 / 255, rtol=0)
+    plain = stylizer.transfer(content, [style], content_size=0, style_size=0)
+    assert plain.tobytes() != kept.tobytes()
+
+
+def test_masks_give_each_region_its_style(skip_stylizer):
+    s = skip_stylizer
+    a, b = stats(s, 2), stats(s, 3)
+    content = content_tensor((64, 48))
+    everywhere_a = [torch.ones(48, 64), torch.zeros(48, 64)]
+    torch.testing.assert_close(s.stylize_tensor(content, [a, b], masks=everywhere_a), s.stylize_tensor(content, [a]))
+    # Left half style a, right half style b: at every level, each half has its style's statistics.
+    left = torch.zeros(1, 1, 48, 64)
+    left[..., :32] = 1
+    before = s.encoder(content[None])
+    taps = s.stylize_features(before, [a, b], masks=torch.cat([left, 1 - left], dim=1))
+    for level, tap in enumerate(taps):
+        half = tap.shape[-1] // 2
+        for side, style in ((slice(0, half), a), (slice(half, None), b)):
+            live = mean_std(before[level][..., side], eps=0)[1].flatten() > 0.05  # a (nearly) flat channel stays flat
+            mean, std = mean_std(tap[..., side])
+            torch.testing.assert_close(mean, style.means[level], atol=1e-3, rtol=1e-3)
+            torch.testing.assert_close(std.flatten()[live], style.stds[level].flatten()[live], atol=1e-2, rtol=1e-2)
+
+
+def test_mask_errors(stylizer):
+    content = gradient_image((64, 48))
+    style = gradient_image((40, 40), 2)
+    with pytest.raises(StylizeError, match="masks must match the content size"):
+        stylizer.transfer(content, [style], masks=[Image.new("L", (10, 10))])
+    with pytest.raises(StylizeError, match="got 2 masks for 1 style"):
+        stylizer.stylize_tensor(content_tensor(), [stats(stylizer, 2)], masks=[torch.ones(45, 61)] * 2)
+
+
+def test_cuda_request_without_gpu_is_a_clear_error():
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(StylizeError, match="no CUDA GPU"):
+        Stylizer(random_decoder(), device="cuda")
