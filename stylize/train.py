@@ -11,7 +11,6 @@ torchrun (DistributedDataParallel, one data shard per rank, rank 0 writes everyt
 import logging
 import os
 import signal
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -116,12 +115,18 @@ def load_checkpoint(path):
 
 
 class StopRequest:
-    """Turns SIGINT/SIGTERM into a flag, so the loop can checkpoint before it exits."""
+    """While active, SIGINT/SIGTERM only set a flag, so the loop can checkpoint before it exits."""
 
-    def __init__(self):
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __enter__(self):
         self.signal = None
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, self._handle)
+        self.previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
 
     def _handle(self, signum, frame):
         self.signal = signal.Signals(signum).name
@@ -159,7 +164,28 @@ def _sample_grid(content, style, output, path, writer, iteration):
     writer.add_image("samples (content | style | output)", grid, iteration)
 
 
+def _starting_point(cfg, out, main):
+    """(decoder, checkpoint or None, history): resume a checkpoint, warm-start, or start fresh."""
+    if cfg.resume:
+        path = newest_checkpoint(out) if cfg.resume == "auto" else Path(cfg.resume)
+        if path is not None:
+            checkpoint = load_checkpoint(path)
+            decoder = Decoder(checkpoint["architecture"])
+            decoder.load_state_dict(checkpoint["decoder"])
+            if main:
+                log.info("resuming from %s (iteration %d)", path, checkpoint["iteration"])
+            return decoder, checkpoint, checkpoint["history"]
+        if main:
+            log.info("no checkpoint in %s yet: starting fresh", out)
+    if cfg.init:  # warm start: the iteration count (and so the lr decay) continues from the file's
+        decoder = load_decoder(cfg.init)
+        return decoder, None, {"iterations_before": decoder.metadata.get("iterations", 0),
+                               "seconds_before": decoder.metadata.get("train_seconds", 0.0), "init": cfg.init}
+    return Decoder(cfg.architecture), None, {"iterations_before": 0, "seconds_before": 0.0}
+
+
 def train(cfg: TrainConfig, command=""):
+    """Train until cfg.iters or a stop signal; returns the final checkpoint state (rank 0)."""
     rank, world, device = _setup_distributed(cfg)
     main = rank == 0
     if cfg.threads:
@@ -169,32 +195,13 @@ def train(cfg: TrainConfig, command=""):
     torch.manual_seed(cfg.seed + rank)
 
     encoder = load_encoder(cfg.vgg).to(device, memory_format=torch.channels_last)
-    history = {"iterations_before": 0, "seconds_before": 0.0}
-    checkpoint = None
-    if cfg.resume:
-        path = newest_checkpoint(out) if cfg.resume == "auto" else Path(cfg.resume)
-        if path is not None:
-            checkpoint = load_checkpoint(path)
-            log.info("resuming from %s (iteration %d)", path, checkpoint["iteration"])
-        elif main:
-            log.info("no checkpoint in %s yet: starting fresh", out)
-    if checkpoint is not None:
-        decoder = Decoder(checkpoint["architecture"])
-        decoder.load_state_dict(checkpoint["decoder"])
-        history = checkpoint["history"]
-    elif cfg.init:
-        decoder = load_decoder(cfg.init)  # warm start: keeps counting from the file's iterations
-        history = {"iterations_before": decoder.metadata.get("iterations", 0),
-                   "seconds_before": decoder.metadata.get("train_seconds", 0.0), "init": cfg.init}
-    else:
-        decoder = Decoder(cfg.architecture)
+    decoder, checkpoint, history = _starting_point(cfg, out, main)
     decoder = decoder.to(device, memory_format=torch.channels_last).train()
-    start = checkpoint["iteration"] if checkpoint else 0
-
     optimizer = torch.optim.Adam(decoder.parameters(), lr=cfg.lr)
-    use_scaler = cfg.amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
+    scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and device.type == "cuda")
+    start = 0
     if checkpoint is not None:
+        start = checkpoint["iteration"]
         optimizer.load_state_dict(checkpoint["optimizer"])
         scaler.load_state_dict(checkpoint["scaler"])
         torch.set_rng_state(checkpoint["rng"]["torch"])
@@ -203,75 +210,70 @@ def train(cfg: TrainConfig, command=""):
 
     content_set, contents = _loader(cfg.content_dir, cfg, start, rank, world, seed_offset=0)
     style_set, styles = _loader(cfg.style_dir, cfg, start, rank, world, seed_offset=1)
+    data = {"content_dir": cfg.content_dir, "content_images": len(content_set),
+            "style_dir": cfg.style_dir, "style_images": len(style_set)}
     if main:
-        log.info("training %s decoder on %d content and %d style images, %s, world size %d, from iteration %d",
-                 decoder.architecture, len(content_set), len(style_set), device, world, start)
+        log.info("training %s decoder on %d content and %d style images, %s, world size %d, iterations %d..%d",
+                 decoder.architecture, len(content_set), len(style_set), device, world, start, cfg.iters)
         from torch.utils.tensorboard import SummaryWriter
         writer = SummaryWriter(str(out / "tensorboard"), purge_step=start)
-    stop = StopRequest()
-    skipped = 0
-    seconds = history.get("seconds", 0.0)
-    losses = {}
-    bar = tqdm(range(start, cfg.iters), initial=start, total=cfg.iters, disable=not main,
-               dynamic_ncols=True, desc="train")
-    iteration = start
+    seconds, skipped, losses, iteration = history.get("seconds", 0.0), 0, {}, start
 
     def state():
-        return {"iteration": iteration, "architecture": decoder.architecture,
-                "decoder": decoder.state_dict(), "optimizer": optimizer.state_dict(),
-                "scaler": scaler.state_dict(), "rng": {"torch": torch.get_rng_state()},
-                "config": asdict(cfg), "command": command, "losses": losses,
-                "history": {**history, "seconds": seconds},
-                "data": {"content_dir": cfg.content_dir, "content_images": len(content_set),
-                         "style_dir": cfg.style_dir, "style_images": len(style_set)}}
+        return {"iteration": iteration, "architecture": decoder.architecture, "decoder": decoder.state_dict(),
+                "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
+                "rng": {"torch": torch.get_rng_state()}, "config": asdict(cfg), "command": command,
+                "losses": losses, "history": {**history, "seconds": seconds}, "data": data}
 
-    for iteration in bar:
-        tick = time.perf_counter()
-        (content, content_skips), (style, style_skips) = next(contents), next(styles)
-        skipped += content_skips + style_skips
-        content = content.to(device, memory_format=torch.channels_last)
-        style = style.to(device, memory_format=torch.channels_last)
-        lr = learning_rate(cfg, history["iterations_before"] + iteration)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=cfg.amp):
-            content_loss, style_loss, output = adain_losses(encoder, model, content, style)
-        loss = cfg.content_weight * content_loss + cfg.style_weight * style_loss
-        if not torch.isfinite(loss):
-            raise StylizeError(f"loss became {loss.item()} at iteration {iteration}; lower --lr or drop --amp")
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        elapsed = time.perf_counter() - tick
-        seconds += elapsed
-        iteration += 1  # iterations done
-        losses = {"content": content_loss.item(), "style": style_loss.item(), "total": loss.item()}
-        if main:
-            rate = cfg.batch_size * world / elapsed
-            bar.set_postfix(content=f"{losses['content']:.3f}", style=f"{losses['style']:.3f}",
-                            img_s=f"{rate:.2f}", skipped=skipped)
-            for name, value in losses.items():
-                writer.add_scalar(f"loss/{name}", value, iteration)
-            writer.add_scalar("lr", lr, iteration)
-            writer.add_scalar("images_per_second", rate, iteration)
-            if iteration % cfg.sample_every == 0 or iteration == cfg.iters:
-                _sample_grid(content, style, output.detach(), out / f"sample_{iteration:08d}.png", writer, iteration)
-            if iteration % cfg.save_every == 0 or iteration == cfg.iters or stop.signal:
-                path = save_checkpoint(out, state())
-                bar.write(f"saved {path}")
-        if world > 1:  # every rank must stop at the same iteration
-            flag = torch.tensor([1.0 if stop.signal else 0.0], device=device)
-            dist.all_reduce(flag)
-            stop.signal = stop.signal or ("peer" if flag.item() else None)
-        if stop.signal:
+    bar = tqdm(total=cfg.iters, initial=start, disable=not main, dynamic_ncols=True, desc="train")
+    with StopRequest() as stop:
+        while iteration < cfg.iters:
+            tick = time.perf_counter()
+            (content, content_skips), (style, style_skips) = next(contents), next(styles)
+            skipped += content_skips + style_skips
+            content = content.to(device, memory_format=torch.channels_last)
+            style = style.to(device, memory_format=torch.channels_last)
+            lr = learning_rate(cfg, history["iterations_before"] + iteration)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=cfg.amp):
+                content_loss, style_loss, output = adain_losses(encoder, model, content, style)
+            loss = cfg.content_weight * content_loss + cfg.style_weight * style_loss
+            if not torch.isfinite(loss):
+                raise StylizeError(f"loss became {loss.item()} at iteration {iteration}; lower --lr or drop --amp")
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            iteration += 1
+            elapsed = time.perf_counter() - tick
+            seconds += elapsed
+            losses = {"content": content_loss.item(), "style": style_loss.item(), "total": loss.item()}
+            if world > 1:  # every rank must stop at the same iteration
+                flag = torch.tensor([1.0 if stop.signal else 0.0], device=device)
+                dist.all_reduce(flag)
+                stop.signal = stop.signal or ("a signal to another rank" if flag.item() else None)
             if main:
-                bar.write(f"stopped by {stop.signal} at iteration {iteration}; resume with --resume auto")
-            break
+                rate = cfg.batch_size * world / elapsed
+                bar.update()
+                bar.set_postfix(content=f"{losses['content']:.3f}", style=f"{losses['style']:.3f}",
+                                img_s=f"{rate:.1f}", skipped=skipped)
+                for name, value in losses.items():
+                    writer.add_scalar(f"loss/{name}", value, iteration)
+                writer.add_scalar("lr", lr, iteration)
+                writer.add_scalar("images_per_second", rate, iteration)
+                if iteration % cfg.sample_every == 0 or iteration == cfg.iters:
+                    _sample_grid(content, style, output.detach(), out / f"sample_{iteration:08d}.png", writer, iteration)
+                if iteration % cfg.save_every == 0 or iteration == cfg.iters or stop.signal:
+                    bar.write(f"saved {save_checkpoint(out, state())}")
+            if stop.signal:
+                if main:
+                    bar.write(f"stopped by {stop.signal} at iteration {iteration}; continue with --resume auto")
+                break
     bar.close()
     if main:
         writer.close()
-        log.info("done: iteration %d, %.0f s of training this run, %d unreadable files skipped, last losses %s",
+        log.info("done: iteration %d, %.0f s of training in this run, %d unreadable images skipped, losses %s",
                  iteration, seconds - history.get("seconds", 0.0), skipped, losses)
     if world > 1:
         dist.destroy_process_group()
@@ -298,5 +300,3 @@ def export(checkpoint_path, out_path, half=False):
     return metadata
 
 
-if __name__ == "__main__":
-    sys.exit("run training with: stylize train --help")

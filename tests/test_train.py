@@ -1,0 +1,160 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from stylize.data import EndlessSampler, ImageFolder
+from stylize.errors import StylizeError
+from stylize.train import TrainConfig, export, load_checkpoint, newest_checkpoint, train
+from stylize.weights import load_decoder, read_metadata
+
+from conftest import gradient_image
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def folders(tmp_path):
+    content, style = tmp_path / "content", tmp_path / "style" / "impressionism"
+    content.mkdir(), style.mkdir(parents=True)
+    for i in range(4):
+        gradient_image((48, 40), i).save(content / f"c{i}.jpg")
+        gradient_image((40, 44), 10 + i).save(style / f"s{i}.png")
+    return tmp_path / "content", tmp_path / "style"
+
+
+def config(folders, out, **kw):
+    content, style = folders
+    base = dict(content_dir=str(content), style_dir=str(style), out=str(out), iters=4, batch_size=2,
+                image_size=40, crop_size=32, workers=0, save_every=2, sample_every=2, architecture="skip")
+    return TrainConfig(**{**base, **kw})
+
+
+def decoder_weights(state):
+    return {k: v.clone() for k, v in state["decoder"].items()}
+
+
+def test_training_lowers_the_loss_writes_checkpoints_samples_and_logs(folders, tmp_path):
+    out = tmp_path / "run"
+    first = train(config(folders, out, iters=1, lr=1e-3))
+    last = train(config(folders, out, iters=30, lr=1e-3, resume="auto", save_every=10, sample_every=30))
+    assert last["iteration"] == 30
+    assert last["losses"]["total"] < first["losses"]["total"]
+    assert [p.name for p in sorted(out.glob("checkpoint_*.pt"))] == ["checkpoint_00000020.pt", "checkpoint_00000030.pt"]
+    assert (out / "sample_00000030.png").exists()
+    assert any((out / "tensorboard").iterdir())
+    assert not list(out.glob(".*"))  # no temporary files left
+
+
+def test_resume_continues_bit_for_bit(folders, tmp_path):
+    straight = train(config(folders, tmp_path / "a", iters=4))
+    train(config(folders, tmp_path / "b", iters=2))
+    resumed = train(config(folders, tmp_path / "b", iters=4, resume="auto"))
+    assert resumed["iteration"] == 4
+    for key, value in decoder_weights(straight).items():
+        assert torch.equal(resumed["decoder"][key], value), key
+
+
+def test_sampler_depends_only_on_iteration():
+    full = EndlessSampler(10, 3, seed=5)
+    it = iter(full)
+    draws = [next(it) for _ in range(12)]
+    later = iter(EndlessSampler(10, 3, seed=5, start=2))
+    assert [next(later) for _ in range(6)] == draws[6:]
+
+
+def test_ranks_draw_from_disjoint_shards():
+    for rank in range(2):
+        it = iter(EndlessSampler(10, 4, rank=rank, world=2))
+        assert {next(it)[0] % 2 for _ in range(40)} == {rank}
+
+
+def test_unreadable_files_are_skipped_and_counted(folders, tmp_path, caplog):
+    content, _ = folders
+    (content / "zero.jpg").write_bytes(b"")
+    (content / "text.png").write_text("no")
+    gradient_image((10, 10)).save(content / "icon.png")
+    full = content / "c0.jpg"
+    (content / "truncated.jpg").write_bytes(full.read_bytes()[:200])
+    dataset = ImageFolder(content, 40, 32)
+    skipped = 0
+    for index in range(len(dataset)):
+        image, count = dataset[(index, 0)]
+        assert image.shape == (3, 32, 32)
+        skipped += count
+    assert skipped >= 4
+    assert "skipping training image" in caplog.text and "image too small" in caplog.text
+
+
+def test_empty_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(StylizeError, match="no images found"):
+        ImageFolder(tmp_path)
+
+
+def test_export_writes_safetensors_with_metadata_that_transfer_reads(folders, tmp_path):
+    train(config(folders, tmp_path / "run", iters=2))
+    target = tmp_path / "decoder.safetensors"
+    export(newest_checkpoint(tmp_path / "run"), target, half=True)
+    meta = read_metadata(target)
+    assert meta["architecture"] == "skip" and meta["iterations"] == 2 and meta["dtype"] == "float16"
+    assert meta["data"]["content_images"] == 4 and meta["data"]["style_images"] == 4
+    assert set(meta["losses"]) == {"content", "style", "total"}
+    assert load_decoder(target).architecture == "skip"
+
+
+def test_warm_start_continues_the_iteration_count(folders, tmp_path):
+    train(config(folders, tmp_path / "run", iters=2))
+    export(newest_checkpoint(tmp_path / "run"), tmp_path / "d.safetensors")
+    state = train(config(folders, tmp_path / "more", iters=2, init=str(tmp_path / "d.safetensors")))
+    export(newest_checkpoint(tmp_path / "more"), tmp_path / "d2.safetensors")
+    assert read_metadata(tmp_path / "d2.safetensors")["iterations"] == 4
+    assert state["history"]["init"] == str(tmp_path / "d.safetensors")
+
+
+def cli_train(folders, out, *extra):
+    content, style = folders
+    return [sys.executable, "-m", "cli.main", "train", "--content-dir", str(content), "--style-dir", str(style),
+            "--out", str(out), "--batch-size", "2", "--image-size", "40", "--crop-size", "32", "--workers", "0",
+            "--architecture", "skip", *extra]
+
+
+def test_sigterm_saves_a_checkpoint_before_exiting(folders, tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen(cli_train(folders, out, "--iters", "100000", "--save-every", "100000"),
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out / "tensorboard").exists():
+        time.sleep(0.5)
+    time.sleep(3)  # a few iterations
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, output
+    assert "stopped by SIGTERM" in output
+    saved = load_checkpoint(newest_checkpoint(out))
+    assert saved["iteration"] >= 1
+
+
+def test_empty_style_folder_on_the_command_line(folders, tmp_path):
+    content, _ = folders
+    (tmp_path / "nothing").mkdir()
+    result = subprocess.run(cli_train((content, tmp_path / "nothing"), tmp_path / "run", "--iters", "1"),
+                            cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: no images found in")
+
+
+def test_two_process_distributed_training_on_cpu(folders, tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           *cli_train(folders, out, "--iters", "3", "--device", "cpu")[1:]]
+    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    state = load_checkpoint(newest_checkpoint(out))
+    assert state["iteration"] == 3
+    assert "world size 2" in result.stderr
