@@ -89,3 +89,14 @@ def export(args):
 
     meta = export_checkpoint(args.checkpoint, args.output, half=args.half)
     print(f"wrote {args.output} ({meta['iterations']} iterations, architecture {meta['config']['architecture']})")
+
+
+def serve(args):
+    import uvicorn
+
+    from api.app import create_app
+    from api.settings import Settings
+
+    names = ("decoder", "vgg", "device", "max_upload_mb", "max_side", "max_styles", "max_concurrency", "max_queue")
+    settings = Settings.from_env(**{name: getattr(args, name) for name in names})
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, access_log=False, log_config=None)

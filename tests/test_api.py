@@ -1,0 +1,144 @@
+import io
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from api.app import create_app
+from api.settings import Settings
+
+from conftest import gradient_image
+
+
+def png(size=(64, 48), seed=0):
+    buf = io.BytesIO()
+    gradient_image(size, seed).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def wait_ready(client, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if client.get("/readyz").status_code == 200:
+            return
+        time.sleep(0.05)
+    raise AssertionError("model never became ready")
+
+
+@pytest.fixture(scope="module")
+def client(decoder_file):
+    app = create_app(Settings(decoder=str(decoder_file), device="cpu", max_upload_mb=1, max_side=256, max_styles=3))
+    with TestClient(app) as c:
+        wait_ready(c)
+        yield c
+
+
+def post(client, content=None, styles=None, **form):
+    files = [("content", ("photo.png", png() if content is None else content, "image/png"))]
+    for i, data in enumerate([png((40, 40), 2)] if styles is None else styles):
+        files.append(("style", (f"style{i}.png", data, "image/png")))
+    form.setdefault("content_size", "32")
+    form.setdefault("style_size", "32")
+    return client.post("/v1/stylize", files=files, data={k: str(v) for k, v in form.items()})
+
+
+def test_health_ready_and_info(client, decoder_file):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").status_code == 200
+    info = client.get("/v1/info").json()
+    assert info["device"] == "cpu" and info["ready"] is True
+    assert info["decoder"]["architecture"] == "skip" and info["decoder"]["note"] == "random, for tests"
+    assert info["limits"]["max_side"] == 256 and info["limits"]["max_styles"] == 3
+
+
+def test_stylize_returns_an_image_with_headers(client):
+    response = post(client)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/png"
+    assert response.headers["content-disposition"] == 'inline; filename="photo_stylized.png"'
+    assert float(response.headers["x-processing-ms"]) > 0 and response.headers["x-device"] == "cpu"
+    assert Image.open(io.BytesIO(response.content)).size == (43, 32)
+
+
+@pytest.mark.parametrize("fmt, kind", [("jpeg", "JPEG"), ("webp", "WEBP")])
+def test_output_formats(client, fmt, kind):
+    response = post(client, format=fmt)
+    assert response.headers["content-type"] == f"image/{fmt}"
+    assert Image.open(io.BytesIO(response.content)).format == kind
+
+
+def test_options_blend_and_preserve_color(client):
+    response = post(client, styles=[png((40, 40), 2), png((40, 40), 3)], style_weights="1,2", alpha=0.5,
+                    preserve_color="true")
+    assert response.status_code == 200, response.text
+
+
+def test_repeated_style_is_served_from_the_cache(client):
+    style = png((40, 40), 77)
+    before = client.get("/v1/info").json()["style_cache"]
+    post(client, styles=[style])
+    post(client, styles=[style])
+    after = client.get("/v1/info").json()["style_cache"]
+    assert after["misses"] == before["misses"] + 1 and after["hits"] == before["hits"] + 1
+
+
+@pytest.mark.parametrize("kwargs, status, message", [
+    ({"content": b"plain text"}, 422, "not an image"),
+    ({"content": b""}, 422, "not an image"),
+    ({"content": png()[:100]}, 422, "cannot decode image"),
+    ({"alpha": 2}, 422, "alpha"),
+    ({"style_weights": "1,2"}, 422, "got 2 style weights for 1 style"),
+    ({"style_weights": "x"}, 422, "comma-separated numbers"),
+    ({"styles": [png((40, 40), 2)] * 4}, 422, "too many style images"),
+    ({"content_size": 4096}, 422, "max side 256"),
+    ({"format": "bmp"}, 422, "format"),
+])
+def test_bad_input_is_a_4xx_with_a_detail(client, kwargs, status, message):
+    response = post(client, **kwargs)
+    assert response.status_code == status, response.text
+    assert message in response.json()["detail"]
+
+
+def test_missing_fields(client):
+    response = client.post("/v1/stylize", files=[("content", ("c.png", png(), "image/png"))])
+    assert response.status_code == 422
+    assert "style" in response.json()["detail"] and "required" in response.json()["detail"].lower()
+
+
+def test_upload_over_the_limit_is_413(client):
+    response = post(client, content=b"\0" * (2 * 2**20))
+    assert response.status_code == 413
+    assert "larger than the server's limit of 1 MB" in response.json()["detail"]
+
+
+def test_decompression_bomb_is_413(client, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    response = post(client)
+    assert response.status_code == 413 and "image too large" in response.json()["detail"]
+
+
+def test_page_and_docs(client):
+    page = client.get("/")
+    assert page.status_code == 200 and 'id="go"' in page.text
+    assert client.get("/docs").status_code == 200
+    schema = client.get("/openapi.json").json()
+    assert "/v1/stylize" in schema["paths"]
+
+
+def test_not_ready_until_the_model_loads(decoder_file, tmp_path):
+    app = create_app(Settings(decoder=str(tmp_path / "missing.safetensors"), device="cpu"))
+    with TestClient(app) as c:
+        time.sleep(0.2)
+        assert c.get("/healthz").status_code == 200
+        ready = c.get("/readyz")
+        assert ready.status_code == 503 and "decoder file not found" in ready.json()["detail"]
+        assert post(c).status_code == 503
+
+
+def test_settings_from_environment(monkeypatch):
+    monkeypatch.setenv("STYLIZE_MAX_CONCURRENCY", "5")
+    monkeypatch.setenv("STYLIZE_MAX_UPLOAD_MB", "2.5")
+    monkeypatch.setenv("STYLIZE_DEVICE", "cpu")
+    settings = Settings.from_env(max_side=100)
+    assert (settings.max_concurrency, settings.max_upload_mb, settings.device, settings.max_side) == (5, 2.5, "cpu", 100)
