@@ -132,7 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     def load_model():
         try:
-            state["stylizer"] = Stylizer.from_files(settings.decoder, settings.vgg, settings.device)
+            state["stylizer"] = Stylizer.from_files(settings.decoder, settings.vgg, settings.device, settings.precision)
             log.info("model ready on %s", state["stylizer"].device)
         except StylizeError as e:
             state["error"] = str(e)
@@ -185,6 +185,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "version": stylize.__version__,
             "ready": stylizer is not None,
             "device": str(stylizer.device) if stylizer else None,
+            "precision": stylizer.precision if stylizer else None,
             "decoder": getattr(stylizer.decoder, "metadata", {}) if stylizer else None,
             "limits": {"max_upload_mb": settings.max_upload_mb, "max_side": settings.max_side,
                        "max_styles": settings.max_styles, "max_concurrency": settings.max_concurrency,

@@ -8,6 +8,7 @@ class Settings:
     decoder: str | None = None  # None: the shipped default decoder
     vgg: str | None = None
     device: str = "auto"
+    precision: str = "auto"
     max_upload_mb: float = 20.0  # whole request body
     max_side: int = 2048  # largest shorter side a client may ask for, and largest working side
     max_styles: int = 4

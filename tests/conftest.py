@@ -29,12 +29,12 @@ def random_decoder(architecture="plain", seed=0):
 
 @pytest.fixture(scope="session")
 def stylizer(encoder):
-    return Stylizer(random_decoder("plain"), encoder, device="cpu")
+    return Stylizer(random_decoder("plain"), encoder, device="cpu", precision="fp32")
 
 
 @pytest.fixture(scope="session")
 def skip_stylizer(encoder):
-    return Stylizer(random_decoder("skip"), encoder, device="cpu")
+    return Stylizer(random_decoder("skip"), encoder, device="cpu", precision="fp32")
 
 
 @pytest.fixture(scope="session")

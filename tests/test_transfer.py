@@ -124,3 +124,51 @@ def test_cuda_request_without_gpu_is_a_clear_error():
         pytest.skip("a GPU is present")
     with pytest.raises(StylizeError, match="no CUDA GPU"):
         Stylizer(random_decoder(), device="cuda")
+
+
+def test_tile_spans_cover_the_image_and_cores_partition_it():
+    from stylize.tiling import ramp, spans
+
+    for length in (64, 512, 1000 // 8 * 8, 4096):
+        parts = spans(length, 512, 64)
+        assert parts[0].start == 0 and parts[-1].end == length
+        assert all(a.end > b.start for a, b in zip(parts, parts[1:]))  # overlapping
+        assert [p.core_start for p in parts[1:]] == [p.core_end for p in parts[:-1]]
+        assert all(p.core_start % 8 == 0 and p.start <= p.core_start < p.core_end <= p.end for p in parts)
+        total = torch.zeros(length)
+        for p in parts:
+            weight = ramp(p, length, 64, "cpu")
+            assert weight.max() == 1 and weight.min() > 0
+            assert (weight.diff().abs() <= 1 / 64 + 1e-6).all()  # no jumps: seams fade in and out
+            total[p.start:p.end] += weight
+        assert total.min() > 0.5
+
+
+def test_tiled_stylisation_matches_the_whole_image(encoder):
+    whole = Stylizer(random_decoder("skip"), encoder, device="cpu", precision="fp32")
+    tiled = Stylizer(whole.decoder, encoder, device="cpu", precision="fp32", max_untiled_pixels=0, tile=64, overlap=32)
+    content = to_tensor(gradient_image((160, 128), 1))
+    style = stats(whole, 2)
+    x = content[None]
+    exact = [mean_std(t) for t in whole.encode(x)]
+    for (mean, std), (t_mean, t_std) in zip(exact, tiled._whole_image_stats(x, levels=range(4))):
+        # Only positions near tile borders see different padding: the statistics agree to ~1%.
+        assert (t_mean - mean).abs().mean() < 0.02 * mean.abs().mean()
+        assert (t_std - std).abs().mean() < 0.02 * std.abs().mean()
+    a, b = whole.stylize_tensor(content, [style]), tiled.stylize_tensor(content, [style])
+    assert a.shape == b.shape == (3, 128, 160)
+    assert (a - b).abs().mean() < 0.02
+
+
+def test_reduced_precision_stays_close_to_float32(encoder):
+    exact = Stylizer(random_decoder("skip"), encoder, device="cpu", precision="fp32")
+    fast = Stylizer(exact.decoder, encoder, device="cpu", precision="bf16")
+    content = content_tensor((64, 48))
+    a = exact.stylize_tensor(content, [stats(exact, 2)])
+    b = fast.stylize_tensor(content, [stats(fast, 2)])
+    assert fast.precision == "bf16" and (a - b).abs().max() < 0.05
+
+
+def test_unknown_precision():
+    with pytest.raises(StylizeError, match="unknown precision"):
+        Stylizer(random_decoder(), device="cpu", precision="int4")
