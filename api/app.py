@@ -21,9 +21,10 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 import stylize
+from stylize.bank import DEFAULT_BANK, load_bank
 from stylize.errors import ImageTooLarge, StylizeError
 from stylize.images import encode_image, open_image
-from stylize.transfer import Stylizer, check_alpha, normalise_weights
+from stylize.transfer import Stylizer, StyleStats, check_alpha, normalise_weights
 
 from .settings import Settings
 
@@ -126,14 +127,17 @@ def _problem_text(error):
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
-    state = {"stylizer": None, "error": None}
+    state = {"stylizer": None, "bank": None, "error": None}
     cache = StyleCache(settings.style_cache_size)
     admission = Admission(settings.max_concurrency, settings.max_queue)
 
     def load_model():
         try:
-            state["stylizer"] = Stylizer.from_files(settings.decoder, settings.vgg, settings.device, settings.precision)
-            log.info("model ready on %s", state["stylizer"].device)
+            stylizer = Stylizer.from_files(settings.decoder, settings.vgg, settings.device, settings.precision)
+            bank_path = settings.bank or (DEFAULT_BANK if DEFAULT_BANK.exists() else None)
+            state["bank"] = load_bank(bank_path, stylizer.decoder) if bank_path else None
+            state["stylizer"] = stylizer
+            log.info("model ready on %s, style bank: %s", stylizer.device, bank_path)
         except StylizeError as e:
             state["error"] = str(e)
             log.error("model failed to load: %s", e)
@@ -191,7 +195,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        "max_styles": settings.max_styles, "max_concurrency": settings.max_concurrency,
                        "max_queue": settings.max_queue},
             "style_cache": cache.stats(),
+            "style_bank": {"styles": state["bank"].names} if state["bank"] else None,
         }
+
+    def ready_bank():
+        ready_stylizer()
+        if state["bank"] is None:
+            raise HTTPException(404, "this server has no style bank; send a style image instead")
+        return state["bank"]
+
+    @app.get("/v1/styles", summary="The style bank's named styles, for `style_name`")
+    async def styles(request: Request):
+        bank = ready_bank()
+        return {"styles": [{"index": i, "name": name, "thumbnail": str(request.url_for("style_thumbnail", name=name)),
+                            **({"losses": bank.metadata.get("styles", {}).get(name)} if bank.metadata.get("styles") else {})}
+                           for i, name in enumerate(bank.names)]}
+
+    @app.get("/v1/styles/{name}/thumbnail", summary="A small JPEG of a bank style's painting",
+             response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
+    async def style_thumbnail(name: str):
+        bank = ready_bank()
+        if name not in bank.names or not bank.thumbnails[bank.names.index(name)]:
+            raise HTTPException(404, f"no thumbnail for style {name!r}")
+        return Response(bank.thumbnails[bank.names.index(name)], media_type="image/jpeg")
 
     def check_side(name, size):
         if not 0 < size <= settings.max_side:
@@ -201,7 +227,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                      content_size, style_size, fmt):
         content = open_image(content_bytes, content_name)
         style_inputs = []
-        for data, name in styles:
+        for item in styles:
+            if isinstance(item, StyleStats):  # a bank style: nothing to decode or encode
+                style_inputs.append(item)
+                continue
+            data, name = item
             if preserve_color:  # the style's colours depend on this content: nothing to cache
                 style_inputs.append(open_image(data, name))
             else:
@@ -221,7 +251,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                          503: {"description": "Model loading or server busy (see Retry-After)"}})
     async def stylize_endpoint(
         content: Annotated[UploadFile, File(description="The photo to stylize")],
-        style: Annotated[list[UploadFile], File(description="One or more style images (paintings)")],
+        style: Annotated[list[UploadFile] | None, File(description="One or more style images (paintings)")] = None,
+        style_name: Annotated[str | None, Form(description="Instead of style images: a bank style, or a blend "
+                                                "NAME:W,NAME:W (see /v1/styles)", examples=["starry:0.7,wave:0.3"])] = None,
         alpha: Annotated[float, Form(ge=0, le=1, description="0 = content, 1 = full style", examples=[1.0])] = 1.0,
         style_weights: Annotated[str | None, Form(description="Comma list, one weight per style", examples=["1,1"])] = None,
         preserve_color: Annotated[bool, Form(description="Keep the content's colours")] = False,
@@ -231,7 +263,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         stylizer = ready_stylizer()
         start = time.perf_counter()
+        style = style or []
         try:
+            if bool(style) == bool(style_name):
+                raise StylizeError("send either style image files (style) or a bank style (style_name), not both or neither")
+            if style_name:
+                bank = ready_bank()
+                bank_style = bank.style_stats(bank.weights(style_name))
             if len(style) > settings.max_styles:
                 raise StylizeError(f"too many style images: {len(style)}, the server accepts at most {settings.max_styles}")
             weights = None
@@ -240,7 +278,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     weights = [float(w) for w in style_weights.split(",")]
                 except ValueError:
                     raise StylizeError(f"style_weights must be comma-separated numbers, got {style_weights!r}") from None
-            normalise_weights(weights, len(style))
+            if style:
+                normalise_weights(weights, len(style))
+            elif weights or preserve_color:
+                raise StylizeError("style_weights and preserve_color need style images; blend bank styles in style_name")
             check_alpha(alpha)
             check_side("content_size", content_size)
             check_side("style_size", style_size)
@@ -248,7 +289,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             styles = [(await s.read(), s.filename or "style") for s in style]
             async with admission.slot():
                 data = await run_in_threadpool(run_transfer, stylizer, content_bytes, content.filename or "content",
-                                               styles, weights, alpha, preserve_color, content_size, style_size, format)
+                                               styles or [bank_style], weights, alpha, preserve_color, content_size,
+                                               style_size, format)
         except StylizeError as e:
             raise HTTPException(413 if isinstance(e, ImageTooLarge) else 422, str(e)) from None
         stem = re.sub(r"[^A-Za-z0-9._-]", "_", Path(content.filename or "image").stem)[:80]

@@ -6,6 +6,7 @@ from dataclasses import dataclass, fields
 @dataclass(frozen=True)
 class Settings:
     decoder: str | None = None  # None: the shipped default decoder
+    bank: str | None = None  # None: the shipped style bank, if there is one
     vgg: str | None = None
     device: str = "auto"
     precision: str = "auto"

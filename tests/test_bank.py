@@ -1,0 +1,186 @@
+import io
+
+import pytest
+import torch
+import torch.nn.functional as F
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from api.app import create_app
+from api.settings import Settings
+from cli.main import main
+from stylize.bank import StyleBank, load_bank, save_bank, thumbnail
+from stylize.errors import StylizeError
+from stylize.images import to_tensor
+from stylize.style_layers import EPS
+from stylize.train_bank import BankTrainConfig, train_bank
+from stylize.weights import load_decoder
+
+from conftest import gradient_image, wait_ready
+
+SMALL = ["--content-size", "32", "--style-size", "32"]
+
+
+def painting_stats(stylizer, seeds):
+    return [stylizer.style_stats(to_tensor(gradient_image((48, 40), seed))) for seed in seeds]
+
+
+@pytest.fixture
+def bank(skip_stylizer):
+    stats = painting_stats(skip_stylizer, (2, 3, 4))
+    thumbs = [thumbnail(gradient_image((48, 40), s)) for s in (2, 3, 4)]
+    return StyleBank.from_stats(["starry", "wave", "ink"], stats, range(4), thumbs), stats
+
+
+def test_untrained_style_equals_adain_with_its_painting(skip_stylizer, bank):
+    bank, stats = bank
+    content = to_tensor(gradient_image((64, 48), 1))
+    for k, name in enumerate(bank.names):
+        from_bank = skip_stylizer.stylize_tensor(content, [bank.style_stats(bank.weights(name))])
+        from_painting = skip_stylizer.stylize_tensor(content, [stats[k]])
+        torch.testing.assert_close(from_bank, from_painting, atol=1e-5, rtol=1e-5)
+
+
+def test_one_hot_selection_is_that_styles_instance_norm(bank, encoder):
+    bank, _ = bank
+    taps = encoder(torch.rand(2, 3, 32, 32))
+    out = bank(taps, torch.eye(3)[[1, 1]])
+    for level in bank.levels:
+        layer = bank.layers[str(level)]
+        expected = F.instance_norm(taps[level], weight=layer.weight[1], bias=layer.bias[1], eps=EPS)
+        torch.testing.assert_close(out[level], expected, atol=1e-4, rtol=1e-4)
+
+
+def test_blends_are_convex_combinations(bank):
+    bank, _ = bank
+    w = bank.weights("starry:0.25,ink:0.75")
+    assert w.tolist() == [0.25, 0.0, 0.75]
+    blend, a, c = bank.style_stats(w), bank.style_stats(bank.weights("starry")), bank.style_stats(bank.weights("2"))
+    for level in bank.levels:
+        torch.testing.assert_close(blend.means[level], 0.25 * a.means[level] + 0.75 * c.means[level])
+        torch.testing.assert_close(blend.stds[level], 0.25 * a.stds[level] + 0.75 * c.stds[level])
+
+
+@pytest.mark.parametrize("spec, message", [("monet", "no style 'monet' in this bank; it has: starry, wave, ink"),
+                                           ("starry:0.5,wave:0.2", "must sum to 1"),
+                                           ("starry:1.5,wave:-0.5", "non-negative"),
+                                           ("starry:x", "bad style weight")])
+def test_bad_style_specs(bank, spec, message):
+    bank, _ = bank
+    with pytest.raises(StylizeError, match=message):
+        bank.weights(spec)
+
+
+def test_save_and_load_round_trip_with_thumbnails(bank, tmp_path):
+    bank, _ = bank
+    save_bank(tmp_path / "b.safetensors", bank, {"note": "test"})
+    loaded = load_bank(tmp_path / "b.safetensors")
+    assert loaded.names == bank.names and loaded.metadata["note"] == "test"
+    assert max(Image.open(io.BytesIO(loaded.thumbnails[1])).size) <= 128
+    for key, value in bank.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value)
+
+
+def test_bank_that_does_not_match_the_decoder(skip_stylizer, tmp_path):
+    stats = painting_stats(skip_stylizer, (2,))
+    save_bank(tmp_path / "plain.safetensors", StyleBank.from_stats(["a"], stats, [3]))
+    with pytest.raises(StylizeError, match="does not match the skip decoder"):
+        load_bank(tmp_path / "plain.safetensors", skip_stylizer.decoder)
+    (tmp_path / "junk.safetensors").write_bytes(b"junk")
+    with pytest.raises(StylizeError, match="not a readable style bank"):
+        load_bank(tmp_path / "junk.safetensors")
+
+
+@pytest.fixture
+def bank_folders(tmp_path):
+    content, heldout, styles = tmp_path / "content", tmp_path / "heldout", tmp_path / "styles"
+    for folder in (content, heldout, styles):
+        folder.mkdir()
+    for i in range(4):
+        gradient_image((48, 48), i).save(content / f"c{i}.png")
+        gradient_image((40, 40), 20 + i).save(heldout / f"h{i}.png")
+    stripes = Image.new("RGB", (48, 48), (240, 200, 20))
+    for x in range(0, 48, 6):
+        stripes.paste((20, 40, 160), (x, 0, x + 3, 48))
+    stripes.save(styles / "stripes.png")
+    gradient_image((48, 48), 99).save(styles / "ramp.png")
+    return content, heldout, styles
+
+
+def bank_config(folders, decoder_file, out, **kw):
+    content, heldout, styles = folders
+    return BankTrainConfig(**{**dict(styles=[str(styles)], content_dir=str(content), out=str(out), iters=30,
+                                     batch_size=2, lr=2e-2, crop_size=32, image_size=40, style_size=48,
+                                     decoder=str(decoder_file), eval_content_dir=str(heldout), save_every=10,
+                                     workers=0), **kw})
+
+
+def test_training_lowers_style_loss_and_extending_keeps_old_styles(bank_folders, decoder_file, tmp_path):
+    first = tmp_path / "first.safetensors"
+    _, trained = train_bank(bank_config(bank_folders, decoder_file, first))
+    for name in ("ramp", "stripes"):
+        assert trained[name]["after"]["style"] < trained[name]["before"]["style"], trained[name]
+    old = load_bank(first)
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    gradient_image((48, 48), 7).save(extra / "dots.png")
+    content, heldout, _ = bank_folders
+    train_bank(bank_config((content, heldout, extra), decoder_file, tmp_path / "more.safetensors",
+                           base=str(first), iters=5))
+    more = load_bank(tmp_path / "more.safetensors")
+    assert more.names == old.names + ["dots"]
+    for level in old.levels:
+        for attr in ("weight", "bias"):
+            assert torch.equal(getattr(more.layers[str(level)], attr)[:2], getattr(old.layers[str(level)], attr))
+    assert set(more.metadata["styles"]) == {"ramp", "stripes", "dots"}
+    with pytest.raises(StylizeError, match="already in the base bank"):
+        train_bank(bank_config(bank_folders, decoder_file, tmp_path / "again.safetensors", base=str(first)))
+
+
+@pytest.fixture
+def bank_file(skip_stylizer, decoder_file, tmp_path):
+    decoder = load_decoder(decoder_file)
+    stats = painting_stats(skip_stylizer, (2, 3))
+    path = tmp_path / "bank.safetensors"
+    save_bank(path, StyleBank.from_stats(["starry", "wave"], stats, range(4),
+                                         [thumbnail(gradient_image((48, 40), s)) for s in (2, 3)]),
+              {"decoder_architecture": decoder.architecture})
+    return path
+
+
+def run(args):
+    try:
+        return main([str(a) for a in args])
+    except SystemExit as e:
+        return e.code
+
+
+def test_cli_transfer_with_a_bank(images, decoder_file, bank_file, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert run(["transfer", "--content", images / "content.png", "--bank", bank_file, "--style", "starry:0.7,wave:0.3",
+                "--decoder", decoder_file, "--output", out, *SMALL]) == 0
+    assert Image.open(out / "content_stylized_starry-0.7+wave-0.3.jpg").size == (43, 32)
+    for style, message in [("monet", "no style 'monet'"), ("starry:0.7,wave:0.7", "must sum to 1")]:
+        assert run(["transfer", "--content", images / "content.png", "--bank", bank_file, "--style", style,
+                    "--decoder", decoder_file, "--output", tmp_path / "x.png", *SMALL]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error:") and message in err[0]
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_api_styles_and_style_name(decoder_file, bank_file):
+    app = create_app(Settings(decoder=str(decoder_file), bank=str(bank_file), device="cpu"))
+    with TestClient(app) as client:
+        wait_ready(client)
+        listed = client.get("/v1/styles").json()["styles"]
+        assert [s["name"] for s in listed] == ["starry", "wave"]
+        thumb = client.get(listed[0]["thumbnail"])
+        assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+        buf = io.BytesIO()
+        gradient_image((64, 48)).save(buf, format="PNG")
+        files = [("content", ("c.png", buf.getvalue(), "image/png"))]
+        ok = client.post("/v1/stylize", files=files, data={"style_name": "starry:0.5,wave:0.5", "content_size": "32"})
+        assert ok.status_code == 200 and Image.open(io.BytesIO(ok.content)).size == (43, 32)
+        bad = client.post("/v1/stylize", files=files, data={"style_name": "monet", "content_size": "32"})
+        assert bad.status_code == 422 and "no style 'monet'" in bad.json()["detail"]
+        assert client.get("/v1/styles/monet/thumbnail").status_code == 404
