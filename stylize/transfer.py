@@ -172,7 +172,7 @@ class Stylizer:
                 for k in range(len(styles)):
                     region = (owner == k).to(feat.dtype)
                     target += region * self.adain(feat, means[k], stds[k], mask=region)
-            out[level] = alpha * target + (1 - alpha) * feat
+            out[level] = target if alpha == 1 else torch.lerp(feat, target, alpha)
         return out
 
     def _tiles(self, x):
