@@ -163,7 +163,8 @@ def _setup_distributed(cfg):
     return rank, world, device
 
 
-def _loader(folder, cfg, start, rank, world, seed_offset):
+def endless_loader(folder, cfg, start, rank, world, seed_offset):
+    """(dataset, iterator of batches from iteration `start` on) for an image folder."""
     dataset = ImageFolder(folder, cfg.image_size, cfg.crop_size)
     sampler = EndlessSampler(len(dataset), cfg.batch_size, cfg.seed + seed_offset, start, rank, world)
     loader = DataLoader(dataset, cfg.batch_size, sampler=sampler, num_workers=cfg.workers,
@@ -225,8 +226,8 @@ def train(cfg: TrainConfig, command=""):
     model = DistributedDataParallel(decoder) if world > 1 else decoder
     amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
 
-    content_set, contents = _loader(cfg.content_dir, cfg, start, rank, world, seed_offset=0)
-    style_set, styles = _loader(cfg.style_dir, cfg, start, rank, world, seed_offset=1)
+    content_set, contents = endless_loader(cfg.content_dir, cfg, start, rank, world, seed_offset=0)
+    style_set, styles = endless_loader(cfg.style_dir, cfg, start, rank, world, seed_offset=1)
     data = {"content_dir": cfg.content_dir, "content_images": len(content_set),
             "style_dir": cfg.style_dir, "style_images": len(style_set)}
     if main:

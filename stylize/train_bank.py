@@ -19,7 +19,7 @@ from .errors import StylizeError
 from .images import list_images, open_image, prepare, to_tensor
 from .style_layers import mean_std
 from .transfer import StyleStats
-from .train import (StopRequest, _loader, adain_targets, decoded_losses, load_checkpoint, newest_checkpoint,
+from .train import (StopRequest, adain_targets, decoded_losses, endless_loader, load_checkpoint, newest_checkpoint,
                     save_checkpoint, stylised_levels)
 from .weights import load_decoder, load_encoder, save_decoder
 
@@ -155,7 +155,7 @@ def train_bank(cfg: BankTrainConfig, command=""):
         torch.set_rng_state(ckpt["rng"])
         start, before = ckpt["iteration"], ckpt["before"]
         log.info("resuming from %s (iteration %d)", checkpoint_path, start)
-    content_set, contents = _loader(cfg.content_dir, cfg, start, 0, 1, seed_offset=0)
+    content_set, contents = endless_loader(cfg.content_dir, cfg, start, 0, 1, seed_offset=0)
     log.info("training %d new styles (%d in base) on %d content images, %s, iterations %d..%d",
              len(names), first, len(content_set), device, start, cfg.iters)
 
