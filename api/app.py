@@ -226,6 +226,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def run_transfer(stylizer, content_bytes, content_name, styles, weights, alpha, preserve_color,
                      content_size, style_size, fmt):
         content = open_image(content_bytes, content_name)
+        w, h = content.size
+        scale = content_size / min(w, h)
+        if w * h * scale * scale > settings.max_side ** 2:
+            raise ImageTooLarge(f"at content_size {content_size} the {w}x{h} image would be {round(w * scale)}x"
+                                f"{round(h * scale)}, over the server's limit of {settings.max_side}^2 pixels")
         style_inputs = []
         for item in styles:
             if isinstance(item, StyleStats):  # a bank style: nothing to decode or encode

@@ -114,6 +114,12 @@ def newest_checkpoint(out):
     return found[-1] if found else None
 
 
+def remove_stale_temporaries(out):
+    """Temporary files of checkpoints that a killed run (SIGKILL, power loss) never renamed."""
+    for stale in Path(out).glob(".checkpoint_*"):
+        stale.unlink(missing_ok=True)
+
+
 def save_checkpoint(out, state):
     path = Path(out) / f"checkpoint_{state['iteration']:08d}.pt"
     atomic_write(path, lambda tmp: torch.save(state, tmp))
@@ -210,6 +216,8 @@ def train(cfg: TrainConfig, command=""):
         torch.set_num_threads(cfg.threads)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    if main:
+        remove_stale_temporaries(out)
     torch.manual_seed(cfg.seed + rank)
 
     encoder = load_encoder(cfg.vgg).to(device, memory_format=torch.channels_last)

@@ -105,6 +105,13 @@ def test_upload_over_the_limit_is_413(client):
     assert "larger than the server's limit of 1 MB" in response.json()["detail"]
 
 
+def test_working_size_over_the_limit_is_413(client):
+    panorama = io.BytesIO()
+    gradient_image((2000, 20)).save(panorama, format="PNG")
+    response = post(client, content=panorama.getvalue(), content_size=200)
+    assert response.status_code == 413 and "over the server's limit of 256^2 pixels" in response.json()["detail"]
+
+
 def test_decompression_bomb_is_413(client, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
     response = post(client)

@@ -139,6 +139,23 @@ def test_sigterm_saves_a_checkpoint_before_exiting(folders, tmp_path):
     assert saved["iteration"] >= 1
 
 
+def test_sigkill_loses_only_the_work_since_the_last_checkpoint(folders, tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen(cli_train(folders, out, "--iters", "100000", "--save-every", "3"), cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(out.glob("checkpoint_*.pt"))) < 2:
+        time.sleep(0.2)
+    proc.kill()
+    proc.wait()
+    (out / ".checkpoint_00000099.pt.abcd.pt").write_bytes(b"half a checkpoint")  # as a kill mid-write leaves
+    newest = load_checkpoint(newest_checkpoint(out))  # every visible checkpoint is whole
+    assert newest["iteration"] % 3 == 0 and newest["iteration"] >= 3
+    resumed = train(config(folders, out, iters=newest["iteration"] + 1, resume="auto"))
+    assert resumed["iteration"] == newest["iteration"] + 1
+    assert not list(out.glob(".checkpoint_*"))
+
+
 def test_empty_style_folder_on_the_command_line(folders, tmp_path):
     content, _ = folders
     (tmp_path / "nothing").mkdir()
