@@ -27,7 +27,7 @@ from stylize.weights import load_encoder
 def naive_losses(encoder, decoder, content, style):
     content_taps, style_taps = encoder(content), encoder(style)  # autograd records both passes
     style_stats = [mean_std(t) for t in style_taps]
-    levels = range(4) if decoder.architecture == "skip" else (3,)
+    levels = decoder.reads
     targets = list(content_taps)
     for level in levels:
         targets[level] = AdaIN()(content_taps[level], *style_stats[level])

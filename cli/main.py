@@ -6,6 +6,7 @@ from pathlib import Path
 
 from stylize.device import DEVICE_CHOICES
 from stylize.errors import StylizeError
+from stylize.model import Decoder
 from stylize.transfer import PRECISIONS
 
 from . import commands
@@ -86,8 +87,9 @@ def build_parser():
     tr.add_argument("--style-weight", type=float, default=10.0)
     tr.add_argument("--image-size", type=positive_int, default=512, help="shorter side before cropping")
     tr.add_argument("--crop-size", type=positive_int, default=256)
-    tr.add_argument("--architecture", choices=["plain", "skip"], default="plain",
-                    help="plain: the paper's decoder; skip: also fed AdaIN-aligned relu1_1-relu3_1")
+    tr.add_argument("--architecture", choices=Decoder.ARCHITECTURES, help=(
+        "plain (default): the paper's decoder; skip: also fed the AdaIN-aligned relu1_1-relu3_1; "
+        "skip3: also fed relu3_1. With --init, the file's architecture unless given"))
     tr.add_argument("--workers", type=non_negative_int, default=2, help="data loading processes")
     tr.add_argument("--threads", type=non_negative_int, default=0, help="torch CPU threads (0: torch default)")
     tr.add_argument("--amp", action="store_true", help="mixed precision (fp16 + grad scaler on CUDA, bf16 on CPU)")

@@ -132,7 +132,7 @@ def load_bank(path, decoder=None):
         raise StylizeError(f"style bank {path} is inconsistent: {str(e).splitlines()[-1].strip()}") from None
     bank.metadata = meta
     if decoder is not None:
-        needed = [3] if decoder.architecture == "plain" else [0, 1, 2, 3]
+        needed = list(decoder.reads)
         expected = {0: 64, 1: 128, 2: 256, 3: 512}
         if any(level not in channels for level in needed) or any(channels[l] != expected[l] for l in channels):
             raise StylizeError(f"style bank {path} does not match the {decoder.architecture} decoder: it sets taps "

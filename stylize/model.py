@@ -57,13 +57,16 @@ class Decoder(nn.Sequential):
     """The encoder's mirror (reflection padding, nearest x2 upsampling, no normalisation).
 
     Its layers are numbered exactly like pytorch-AdaIN's released `decoder.pth`, so that file
-    loads with a plain `load_state_dict`. With `skips=True` (the "skip" architecture) the
-    stylised relu3_1, relu2_1 and relu1_1 features are added after each upsampling, whose
-    channel counts they match: the decoder then has far less detail to invent, which makes it
-    much cheaper to train. Both architectures share the same parameters.
+    loads with a plain `load_state_dict`. Architectures (all with the same parameters):
+      plain  the paper's decoder: it reads relu4_1 only;
+      skip   the stylised relu3_1, relu2_1 and relu1_1 are added after each upsampling (their
+             channel counts match): little detail left to invent, so it trains much faster,
+             but it keeps the photo's fine detail;
+      skip3  only relu3_1 is added: structure at 1/4 scale is given, finer texture is painted.
     """
 
-    ARCHITECTURES = ("plain", "skip")
+    SKIP_TAPS = {"plain": (), "skip3": (2,), "skip": (2, 1, 0)}
+    ARCHITECTURES = tuple(SKIP_TAPS)
 
     def __init__(self, architecture="plain"):
         if architecture not in self.ARCHITECTURES:
@@ -84,12 +87,19 @@ class Decoder(nn.Sequential):
         )
         self.architecture = architecture
 
+    @property
+    def reads(self):
+        """The encoder taps this decoder uses (0 = relu1_1 ... 3 = relu4_1): the ones to stylise."""
+        return tuple(sorted((3,) + self.SKIP_TAPS[self.architecture]))
+
     def forward(self, feats):
         """`feats` are the (stylised) encoder taps [relu1_1, relu2_1, relu3_1, relu4_1]."""
-        skips = list(feats[:3]) if self.architecture == "skip" else []
-        x = feats[3]
+        skip_taps = self.SKIP_TAPS[self.architecture]
+        x, level = feats[3], 3
         for layer in self:
             x = layer(x)
-            if skips and isinstance(layer, nn.Upsample):
-                x = x + skips.pop()
+            if isinstance(layer, nn.Upsample):
+                level -= 1
+                if level in skip_taps:
+                    x = x + feats[level]
         return x

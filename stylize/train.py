@@ -53,7 +53,7 @@ class TrainConfig:
     sample_every: int = 500
     resume: str | None = None
     init: str | None = None
-    architecture: str = "plain"
+    architecture: str | None = None  # None: "plain", or the --init file's
     seed: int = 0
     device: str = "auto"
     vgg: str | None = None
@@ -61,8 +61,8 @@ class TrainConfig:
 
 
 def stylised_levels(decoder):
-    """The taps the decoder reads, and so the ones the style layer must set: relu4_1, or all four."""
-    return range(4) if decoder_architecture(decoder) == "skip" else (3,)
+    """The taps the decoder reads, and so the ones the style layer must set."""
+    return (decoder.module if isinstance(decoder, DistributedDataParallel) else decoder).reads
 
 
 def adain_targets(encoder, decoder, content, style_stats, adain=AdaIN()):
@@ -98,10 +98,6 @@ def adain_losses(encoder, decoder, content, style):
         style_stats = [mean_std(t) for t in encoder(style)]
     targets = adain_targets(encoder, decoder, content, style_stats)
     return decoded_losses(encoder, decoder, targets, targets, style_stats)
-
-
-def decoder_architecture(decoder):
-    return (decoder.module if isinstance(decoder, DistributedDataParallel) else decoder).architecture
 
 
 def learning_rate(cfg, iteration):
@@ -203,9 +199,13 @@ def _starting_point(cfg, out, main):
             log.info("no checkpoint in %s yet: starting fresh", out)
     if cfg.init:  # warm start: the iteration count (and so the lr decay) continues from the file's
         decoder = load_decoder(cfg.init)
+        if cfg.architecture and cfg.architecture != decoder.architecture:  # same parameters, other wiring
+            rewired = Decoder(cfg.architecture)
+            rewired.load_state_dict(decoder.state_dict())
+            rewired.metadata, decoder = decoder.metadata, rewired
         return decoder, None, {"iterations_before": decoder.metadata.get("iterations", 0),
                                "seconds_before": decoder.metadata.get("train_seconds", 0.0), "init": cfg.init}
-    return Decoder(cfg.architecture), None, {"iterations_before": 0, "seconds_before": 0.0}
+    return Decoder(cfg.architecture or "plain"), None, {"iterations_before": 0, "seconds_before": 0.0}
 
 
 def train(cfg: TrainConfig, command=""):

@@ -102,8 +102,7 @@ class Stylizer:
 
     @property
     def stylised_levels(self):
-        # The plain decoder only reads relu4_1; the skip decoder reads all four taps.
-        return range(4) if self.decoder.architecture == "skip" else (3,)
+        return self.decoder.reads
 
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None)

@@ -70,13 +70,15 @@ def test_decoder_maps_relu4_1_back_to_image_size(encoder):
         assert out.shape == (1, 3, 40, 56)
 
 
-def test_skip_decoder_uses_the_lower_taps_and_plain_does_not(encoder):
+@pytest.mark.parametrize("architecture, reads", [("plain", (3,)), ("skip3", (2, 3)), ("skip", (0, 1, 2, 3))])
+def test_each_architecture_reads_exactly_its_taps(encoder, architecture, reads):
+    decoder = random_decoder(architecture)
+    assert decoder.reads == reads
     taps = encoder(torch.rand(1, 3, 32, 32))
-    changed = [t.clone() for t in taps]
-    changed[0] += 1.0
-    skip, plain = random_decoder("skip"), random_decoder("plain")
-    assert not torch.allclose(skip(taps), skip(changed))
-    torch.testing.assert_close(plain(taps), plain(changed))
+    for level in range(4):
+        changed = [t.clone() for t in taps]
+        changed[level] += 1.0
+        assert torch.allclose(decoder(taps), decoder(changed)) == (level not in reads), level
 
 
 def test_pytorch_adain_decoder_pth_loads(tmp_path):
