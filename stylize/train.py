@@ -204,7 +204,8 @@ def _starting_point(cfg, out, main):
             rewired.load_state_dict(decoder.state_dict())
             rewired.metadata, decoder = decoder.metadata, rewired
         return decoder, None, {"iterations_before": decoder.metadata.get("iterations", 0),
-                               "seconds_before": decoder.metadata.get("train_seconds", 0.0), "init": cfg.init}
+                               "seconds_before": decoder.metadata.get("train_seconds", 0.0),
+                               "cpu_seconds_before": decoder.metadata.get("train_cpu_seconds", 0.0), "init": cfg.init}
     return Decoder(cfg.architecture or "plain"), None, {"iterations_before": 0, "seconds_before": 0.0}
 
 
@@ -244,17 +245,19 @@ def train(cfg: TrainConfig, command=""):
         from torch.utils.tensorboard import SummaryWriter
         writer = SummaryWriter(str(out / "tensorboard"), purge_step=start)
     seconds, skipped, losses, iteration = history.get("seconds", 0.0), 0, {}, start
+    cpu_seconds = history.get("cpu_seconds", 0.0)  # CPU time of this process, all threads
 
     def state():
         return {"iteration": iteration, "architecture": decoder.architecture, "decoder": decoder.state_dict(),
                 "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
                 "rng": {"torch": torch.get_rng_state()}, "config": asdict(cfg), "command": command,
-                "losses": losses, "history": {**history, "seconds": seconds}, "data": data}
+                "losses": losses, "history": {**history, "seconds": seconds, "cpu_seconds": cpu_seconds},
+                "data": data}
 
     bar = tqdm(total=cfg.iters, initial=start, disable=not main, dynamic_ncols=True, desc="train")
     with StopRequest() as stop:
         while iteration < cfg.iters:
-            tick = time.perf_counter()
+            tick, tick_cpu = time.perf_counter(), time.process_time()
             (content, content_skips), (style, style_skips) = next(contents), next(styles)
             skipped += content_skips + style_skips
             content = content.to(device, memory_format=torch.channels_last)
@@ -274,6 +277,7 @@ def train(cfg: TrainConfig, command=""):
             iteration += 1
             elapsed = time.perf_counter() - tick
             seconds += elapsed
+            cpu_seconds += time.process_time() - tick_cpu
             losses = {"content": content_loss.item(), "style": style_loss.item(), "total": loss.item()}
             if world > 1:  # every rank must stop at the same iteration
                 flag = torch.tensor([1.0 if stop.signal else 0.0], device=device)
@@ -316,6 +320,7 @@ def export(checkpoint_path, out_path, half=False):
         "model": "AdaIN decoder (Huang & Belongie 2017)",
         "iterations": history.get("iterations_before", 0) + ckpt["iteration"],
         "train_seconds": round(history.get("seconds_before", 0.0) + history.get("seconds", 0.0), 1),
+        "train_cpu_seconds": round(history.get("cpu_seconds_before", 0.0) + history.get("cpu_seconds", 0.0), 1),
         "losses": ckpt["losses"],
         "data": ckpt["data"],
         "config": ckpt["config"],
