@@ -53,6 +53,16 @@ class StyleBank(nn.Module):
                 layer.bias.copy_(torch.cat([s.means[level].flatten()[None] for s in stats]))
         return bank
 
+    def joined(self, other):
+        """A new bank: this bank's styles, then `other`'s (both must set the same taps)."""
+        bank = StyleBank(self.names + other.names, {level: self.layers[str(level)].weight.shape[1] for level in self.levels},
+                         self.thumbnails + other.thumbnails)
+        with torch.no_grad():
+            for key, layer in bank.layers.items():
+                layer.weight.copy_(torch.cat([self.layers[key].weight, other.layers[key].weight.to(layer.weight)]))
+                layer.bias.copy_(torch.cat([self.layers[key].bias, other.layers[key].bias.to(layer.bias)]))
+        return bank
+
     def weights(self, spec):
         """'name', 'index', or 'name:w,name:w' (non-negative, summing to 1) -> (N,) weights."""
         weights = torch.zeros(len(self.names))

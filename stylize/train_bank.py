@@ -68,21 +68,22 @@ def style_files(specs):
 
 
 def style_targets(encoder, files, size, device):
-    """(names, StyleStats-like per-style [(mean, std)] per tap, thumbnails) of the paintings."""
+    """(names, StyleStats, thumbnails) of the paintings: the targets of the style loss."""
     names, stats, thumbs = [], [], []
     for path in files:
         img = open_image(path)
         with torch.no_grad():
             taps = encoder(to_tensor(prepare(img, size))[None].to(device))
+        means, stds = zip(*(mean_std(t) for t in taps))
         names.append(path.stem)
-        stats.append([mean_std(t) for t in taps])
+        stats.append(StyleStats(means, stds))
         thumbs.append(thumbnail(img))
     return names, stats, thumbs
 
 
-def batch_stats(stats, picks):
-    """Per-sample style statistics for the styles in `picks`, stacked per tap."""
-    return [(torch.cat([stats[k][level][0] for k in picks]), torch.cat([stats[k][level][1] for k in picks]))
+def per_tap(stats, picks):
+    """[(mean, std) per tap] for a batch whose i-th image takes style picks[i]."""
+    return [(torch.cat([stats[k].means[level] for k in picks]), torch.cat([stats[k].stds[level] for k in picks]))
             for level in range(4)]
 
 
@@ -93,9 +94,10 @@ def evaluate(encoder, decoder, bank, stats, first, contents):
         for k in range(first, len(bank.names)):
             total_c = total_s = 0.0
             for content in contents:
-                targets = adain_targets(encoder, decoder, content, stats[k - first])
+                style_stats = per_tap(stats, [k - first])
+                targets = adain_targets(encoder, decoder, content, style_stats)
                 weights = torch.eye(len(bank.names), device=content.device)[k][None]
-                c, s, _ = decoded_losses(encoder, decoder, bank(encoder(content), weights), targets, stats[k - first])
+                c, s, _ = decoded_losses(encoder, decoder, bank(encoder(content), weights), targets, style_stats)
                 total_c, total_s = total_c + c.item(), total_s + s.item()
             results[bank.names[k]] = {"content": total_c / len(contents), "style": total_s / len(contents)}
     return results
@@ -119,16 +121,9 @@ def train_bank(cfg: BankTrainConfig, command=""):
     base_names = base.names if base else []
     if clash := sorted(set(names) & set(base_names)):
         raise StylizeError(f"styles already in the base bank: {', '.join(clash)}; rename the files")
-    new = StyleBank.from_stats(names, [StyleStats(tuple(m for m, _ in s), tuple(d for _, d in s)) for s in stats],
-                               levels, thumbs)
-    bank = StyleBank(base_names + names, {l: new.layers[str(l)].weight.shape[1] for l in levels},
-                     (base.thumbnails if base else []) + thumbs).to(device)
+    new = StyleBank.from_stats(names, stats, levels, thumbs)
+    bank = (base.joined(new) if base else new).to(device)
     first = len(base_names)
-    with torch.no_grad():
-        for l in levels:
-            for attr in ("weight", "bias"):
-                rows = [getattr(base.layers[str(l)], attr)] if base else []
-                getattr(bank.layers[str(l)], attr).copy_(torch.cat(rows + [getattr(new.layers[str(l)], attr)]).to(device))
     # Base styles stay bit-identical: their rows get zero gradient, so Adam never moves them.
     keep = torch.zeros(len(bank.names), 1, device=device)
     keep[first:] = 1
@@ -175,7 +170,7 @@ def train_bank(cfg: BankTrainConfig, command=""):
             content = content.to(device)
             g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + iteration)
             picks = torch.randint(len(names), (content.shape[0],), generator=g).tolist()
-            targets_stats = batch_stats(stats, picks)
+            targets_stats = per_tap(stats, picks)
             targets = adain_targets(encoder, decoder, content, targets_stats)
             weights = torch.eye(len(bank.names), device=device)[[first + k for k in picks]]
             with torch.no_grad():
