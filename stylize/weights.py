@@ -8,7 +8,7 @@ import datetime
 import importlib.resources
 import json
 import os
-import tempfile
+import uuid
 from pathlib import Path
 
 import torch
@@ -125,8 +125,9 @@ def load_decoder(path=None):
 def atomic_write(path, write):
     """Call write(tmp_path), then rename onto `path`: readers never see a half-written file."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
+    # A fresh name in the same folder (so the rename is atomic), created by `write` itself so
+    # that it gets the usual permissions (mkstemp's would be 0600).
+    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:12]}{path.suffix}")
     try:
         write(tmp)
         os.replace(tmp, path)
