@@ -10,7 +10,8 @@ Two paths are measured on the same weights and inputs:
 Each figure is the median of --runs timed runs after one warm-up. "cached style" is end to end
 with the style's statistics already computed (the CLI's folder runs and the API's style cache).
 "max diff" is the largest absolute difference from the baseline's output, on [0, 1] images.
---large also stylises a 4096x4096 image, which goes through the tiled path.
+"bank style" is end to end with a style bank's blend instead of a style image (no style image,
+no style encoder pass). --large also stylises a 4096x4096 image, which goes through the tiled path.
 """
 import argparse
 import json
@@ -24,6 +25,7 @@ import time
 
 import torch
 
+from stylize.bank import DEFAULT_BANK, load_bank
 from stylize.transfer import Stylizer, _pad_to_multiple
 from stylize.weights import load_decoder, load_encoder
 
@@ -62,7 +64,7 @@ def timed(fn, device, runs):
     return statistics.median(times) * 1000, out
 
 
-def measure(stylizer, content, style, runs):
+def measure(stylizer, content, style, runs, bank=None):
     device = stylizer.device
     x = _pad_to_multiple(content[None].to(device))
     stats = stylizer.style_stats(style)
@@ -75,6 +77,10 @@ def measure(stylizer, content, style, runs):
         }
     row["end to end ms"], _ = timed(lambda: stylizer.stylize_tensor(content, [stylizer.style_stats(style)]), device, runs)
     row["cached style ms"], out = timed(lambda: stylizer.stylize_tensor(content, [stats]), device, runs)
+    if bank is not None:  # a bank style: no style image, no style encoder pass
+        weights = torch.full((len(bank.names),), 1.0 / len(bank.names))
+        row["bank style ms"], _ = timed(lambda: stylizer.stylize_tensor(content, [bank.style_stats(weights)]),
+                                        device, runs)
     return row, out
 
 
@@ -114,6 +120,7 @@ def main():
     parser.add_argument("--device", default="auto")
     parser.add_argument("--large", action="store_true", help="also a 4096x4096 image (tiled)")
     parser.add_argument("--json", help="write the table here as JSON")
+    parser.add_argument("--bank", help="also time a blend of this style bank's styles (default: the shipped bank)")
     parser.add_argument("--peak", nargs=2, metavar=("PATH", "SIZE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -126,6 +133,8 @@ def main():
 
     models = build(args)
     probe = models["stylize"]()
+    bank_path = args.bank or (DEFAULT_BANK if DEFAULT_BANK.exists() else None)
+    bank = load_bank(bank_path, probe.decoder) if bank_path else None
     device = probe.device
     print(f"device: {device} ({machine(device)}), torch {torch.__version__}, stylize precision {probe.precision}, "
           f"decoder {probe.decoder.architecture}")
@@ -138,7 +147,7 @@ def main():
         reference = None
         for name, make in models.items():
             stylizer = make()  # sets the shared model's memory format for this path
-            row, out = measure(stylizer, content, style, args.runs)
+            row, out = measure(stylizer, content, style, args.runs, bank if name == "stylize" else None)
             reference = out if reference is None else reference
             row.update(path=name, size=size, max_diff=(out - reference).abs().max().item(),
                        **{"peak MB": peak_in_fresh_process(args, name, size)})
@@ -146,6 +155,8 @@ def main():
             print(f"{name:9} {size:5d} {row['encode content ms']:11.0f} {row['encode style ms']:9.0f} "
                   f"{row['decode ms']:8.0f} {row['end to end ms']:10.0f} {row['cached style ms']:12.0f} "
                   f"{row['peak MB']:8.0f} {row['max_diff']:8.4f}", flush=True)
+            if "bank style ms" in row:
+                print(f"{'':15} with a bank style ({len(bank.names)}-style blend): {row['bank style ms']:.0f} ms end to end")
     if args.large:
         stylizer = models["stylize"]()
         content, style = inputs(4096)[0], inputs(512)[1]
