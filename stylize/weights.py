@@ -122,14 +122,19 @@ def load_decoder(path=None):
     decoder.metadata = meta if path.suffix == ".safetensors" else {"architecture": "plain", "source": str(path)}
     return decoder.eval()
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path, write):
     """Call write(tmp_path), then rename onto `path`: readers never see a half-written file."""
     path = Path(path)
-    # A fresh name in the same folder (so the rename is atomic), created by `write` itself so
-    # that it gets the usual permissions (mkstemp's would be 0600).
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:12]}{path.suffix}")
+    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:12]}{path.suffix}")  # same folder: atomic rename
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # some writers (safetensors) create files 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

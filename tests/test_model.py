@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import torch
 
@@ -115,6 +117,9 @@ def test_safetensors_round_trip_keeps_weights_and_metadata(tmp_path):
     for key, value in decoder.state_dict().items():
         torch.testing.assert_close(loaded.state_dict()[key], value.half().float())
     assert [p.name for p in tmp_path.iterdir()] == ["d.safetensors"]  # no temporary file left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # the usual permissions, not a temp file's 0600
 
 
 def test_missing_and_garbage_decoder_files(tmp_path):
