@@ -56,7 +56,7 @@ def test_vgg_normalised_pth_loads(tmp_path, encoder):
     loaded = load_encoder(path)
     x = torch.rand(1, 3, 32, 32)
     for a, b in zip(loaded(x), encoder(x)):
-        torch.testing.assert_close(a, b)
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)  # memory layouts may differ: other conv kernels
 
 
 def test_vgg_file_with_wrong_layout_is_a_clear_error(tmp_path):
