@@ -184,3 +184,18 @@ def test_api_styles_and_style_name(decoder_file, bank_file):
         bad = client.post("/v1/stylize", files=files, data={"style_name": "monet", "content_size": "32"})
         assert bad.status_code == 422 and "no style 'monet'" in bad.json()["detail"]
         assert client.get("/v1/styles/monet/thumbnail").status_code == 404
+
+
+def test_resume_and_finetune_decoder(bank_folders, decoder_file, tmp_path):
+    out = tmp_path / "bank.safetensors"
+    train_bank(bank_config(bank_folders, decoder_file, out, iters=4, save_every=2))
+    bank, _ = train_bank(bank_config(bank_folders, decoder_file, out, iters=6, save_every=2, resume="auto"))
+    assert load_bank(out).metadata["styles"]["ramp"]["iterations"] == 6
+    assert sorted(p.name for p in (tmp_path / "bank.checkpoints").iterdir()) == [
+        "checkpoint_00000004.pt", "checkpoint_00000006.pt"]
+    tuned = tmp_path / "tuned.safetensors"
+    train_bank(bank_config(bank_folders, decoder_file, tuned, iters=2, finetune_decoder=True))
+    decoder = load_decoder(tmp_path / "tuned.decoder.safetensors")
+    original = load_decoder(decoder_file)
+    assert any(not torch.equal(a, b) for a, b in zip(decoder.state_dict().values(), original.state_dict().values()))
+    assert load_bank(tuned, decoder).metadata["decoder"] == str(tmp_path / "tuned.decoder.safetensors")
