@@ -8,7 +8,6 @@ style image and no style encoder pass. A one-style bank is the IN model (Ulyanov
 """
 import io
 import json
-from pathlib import Path
 
 import torch
 import torch.nn as nn
@@ -18,10 +17,10 @@ from safetensors.torch import load_file, safe_open, save_file
 from .errors import StylizeError
 from .style_layers import ConditionalInstanceNorm
 from .transfer import StyleStats
-from .weights import atomic_write
+from .weights import WEIGHTS_DIR, atomic_write
 
 THUMBNAIL_SIDE = 128
-DEFAULT_BANK = Path(__file__).resolve().parent.parent / "weights" / "style_bank.safetensors"
+DEFAULT_BANK = WEIGHTS_DIR / "style_bank.safetensors"
 METADATA_KEY = "stylize_bank"
 
 

@@ -27,7 +27,8 @@ TAP_MEANS = {"conv1_1": 21.0, "conv2_1": 105.0, "conv3_1": 94.0, "conv4_1": 373.
 # pytorch-AdaIN's vgg_normalised.pth is one nn.Sequential; these are its convolutions' indices.
 NORMALISED_VGG_INDEX = {"preprocess": 0, "conv1_1": 2, "conv1_2": 5, "conv2_1": 9, "conv2_2": 12,
                         "conv3_1": 16, "conv3_2": 19, "conv3_3": 22, "conv3_4": 25, "conv4_1": 29}
-DEFAULT_DECODER = Path(__file__).resolve().parent.parent / "weights" / "adain_decoder.safetensors"
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"  # the shipped weights, beside the package
+DEFAULT_DECODER = WEIGHTS_DIR / "adain_decoder.safetensors"
 METADATA_KEY = "stylize"
 
 def _torch_load(path, what):
