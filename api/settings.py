@@ -1,29 +1,36 @@
-"""Server settings: defaults, overridden by STYLIZE_* environment variables, then by `stylize serve` flags."""
-import os
-from dataclasses import dataclass, fields
+"""Server settings: defaults here, overridden by STYLIZE_* environment variables, then by
+`stylize serve` flags (pydantic-settings does the parsing and checking)."""
+from typing import Literal
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from stylize.errors import StylizeError
 
 
-@dataclass(frozen=True)
-class Settings:
-    decoder: str | None = None  # None: the shipped default decoder
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STYLIZE_", frozen=True)
+
+    decoder: str | None = None  # None: the shipped quality decoder
+    fast_model: str | None = None  # None: the shipped fast model, if there is one
     bank: str | None = None  # None: the shipped style bank, if there is one
     vgg: str | None = None
-    device: str = "auto"
-    precision: str = "auto"
-    max_upload_mb: float = 20.0  # whole request body
-    max_side: int = 2048  # largest shorter side a client may ask for, and largest working side
-    max_styles: int = 4
-    max_concurrency: int = 2  # stylisations running at once
-    max_queue: int = 8  # requests waiting beyond those; more get 503 + Retry-After
-    style_cache_size: int = 64  # encoded styles kept, keyed by SHA-256 of the file
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    default_model: Literal["quality", "fast"] = "quality"
+    max_upload_mb: float = Field(20.0, gt=0)  # whole request body
+    max_side: int = Field(2048, gt=0)  # largest shorter side a client may ask for, and largest working side
+    max_styles: int = Field(4, gt=0)
+    max_concurrency: int = Field(2, gt=0)  # stylisations running at once
+    max_queue: int = Field(8, ge=0)  # requests waiting beyond those; more get 503 + Retry-After
+    style_cache_size: int = Field(64, ge=0)  # encoded styles kept, keyed by SHA-256 of the file
 
-    @classmethod
-    def from_env(cls, **overrides):
-        values = {}
-        for field in fields(cls):
-            raw = os.environ.get(f"STYLIZE_{field.name.upper()}")
-            if raw is not None:
-                kind = field.type if field.type in (int, float) else str
-                values[field.name] = kind(raw)
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+
+def load_settings(**overrides):
+    """Settings from the environment with `overrides` (None means: not given) on top; a bad
+    value is one StylizeError naming the variable."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as e:
+        problems = "; ".join(f"STYLIZE_{'_'.join(map(str, err['loc'])).upper()}: {err['msg']}" for err in e.errors())
+        raise StylizeError(f"bad server setting: {problems}") from None

@@ -18,7 +18,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from stylize.model import Decoder
+from stylize.model import RELU4_1, Decoder
 from stylize.style_layers import AdaIN, mean_std
 from stylize.train import adain_losses
 from stylize.weights import load_encoder
@@ -33,7 +33,7 @@ def naive_losses(encoder, decoder, content, style):
         targets[level] = AdaIN()(content_taps[level], *style_stats[level])
     output = decoder([t.detach() for t in targets])
     output_taps = encoder(output)
-    content_loss = F.mse_loss(output_taps[3], targets[3].detach())
+    content_loss = F.mse_loss(output_taps[RELU4_1], targets[RELU4_1].detach())
     style_loss = sum(F.mse_loss(m, sm.detach()) + F.mse_loss(s, ss.detach())
                      for (m, s), (sm, ss) in zip((mean_std(t) for t in output_taps), style_stats))
     return content_loss, style_loss
@@ -47,7 +47,7 @@ def run(variant, args, content, style, decoder_state):
         encoder.requires_grad_(True)
         losses_fn = naive_losses
     else:
-        losses_fn = lambda e, d, c, s: adain_losses(e, d, c, s)[:2]  # noqa: E731
+        losses_fn = lambda e, d, c, s: adain_losses(e, d, c, s, d.reads)[:2]  # noqa: E731
     if variant in ("channels_last", "bf16"):
         encoder, decoder = encoder.to(memory_format=torch.channels_last), decoder.to(memory_format=torch.channels_last)
         content, style = content.to(memory_format=torch.channels_last), style.to(memory_format=torch.channels_last)

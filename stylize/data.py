@@ -8,7 +8,7 @@ import logging
 import random
 
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .errors import StylizeError
 from .images import list_images, open_image, resize_shorter, to_tensor
@@ -77,3 +77,12 @@ class EndlessSampler(Sampler):
 def collate(batch):
     images, skipped = zip(*batch)
     return torch.stack(images), sum(skipped)
+
+
+def endless_loader(folder, image_size, crop_size, batch_size, seed, workers, start=0, rank=0, world=1):
+    """(dataset, iterator of (batch, skipped files) from iteration `start` on) for an image folder."""
+    dataset = ImageFolder(folder, image_size, crop_size)
+    sampler = EndlessSampler(len(dataset), batch_size, seed, start, rank, world)
+    loader = DataLoader(dataset, batch_size, sampler=sampler, num_workers=workers,
+                        collate_fn=collate, pin_memory=False, persistent_workers=workers > 0)
+    return dataset, iter(loader)

@@ -1,40 +1,76 @@
-"""The AdaIN network: a frozen VGG-19 encoder up to relu4_1 and a trained decoder back to pixels.
+"""The networks: a VGG-shaped encoder to relu4_1 and a decoder that mirrors it back to pixels.
 
 Images are RGB tensors in [0, 1]. The encoder returns the four taps relu1_1, relu2_1, relu3_1,
-relu4_1; the style layer works on relu4_1 (and, for the skip decoder, on the other three too);
-the decoder maps the result back to an RGB image.
+relu4_1 as a list indexed by level (RELU1_1 ... RELU4_1); the style layer works on relu4_1 (and,
+for the skip decoders, on the other three too); the decoder maps the result back to an image.
+
+One `NetworkShape` describes both networks: channels at each tap and convolutions per block.
+The `quality` model is VGG-19's shape (the pretrained VGG encoder); the `fast` model is a slim
+shape whose encoder is distilled from VGG-19 (see stylize/train_fast.py).
 """
+from dataclasses import asdict, dataclass
+
 import torch.nn as nn
 import torch.nn.functional as F
 
-# VGG-19's convolutions up to relu4_1: (name, in channels, out channels).
-# Blocks 1-3 end in a 2x2 max pool.
-VGG_CONVS = (
-    ("conv1_1", 3, 64), ("conv1_2", 64, 64),
-    ("conv2_1", 64, 128), ("conv2_2", 128, 128),
-    ("conv3_1", 128, 256), ("conv3_2", 256, 256), ("conv3_3", 256, 256), ("conv3_4", 256, 256),
-    ("conv4_1", 256, 512),
-)
-TAPS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1")
-POOL_AFTER = ("conv1_2", "conv2_2", "conv3_4")
+TAP_NAMES = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+RELU1_1, RELU2_1, RELU3_1, RELU4_1 = range(4)
 DOWNSCALE = 8  # relu4_1 is 1/8 of the input size
 
 
+@dataclass(frozen=True)
+class NetworkShape:
+    """widths: channels of each tap; encoder_convs / decoder_convs: 3x3 convolutions per block.
+
+    Encoder block b starts with the conv whose ReLU is tap b and (for b < 3) ends in a 2x2 max
+    pool. Decoder block b mirrors it: (decoder_convs[b] - 1) convs at width b, one conv down to
+    width b - 1 (RGB after block 0), then (for b > 0) a nearest x2 upsampling.
+    """
+    widths: tuple = (64, 128, 256, 512)
+    encoder_convs: tuple = (2, 2, 4, 1)
+    decoder_convs: tuple = (2, 2, 4, 1)
+
+    def encoder_layers(self):
+        """(name, in channels, out channels) of every encoder conv, VGG-style names (conv1_1 ...)."""
+        layers, cin = [], 3
+        for block, (width, count) in enumerate(zip(self.widths, self.encoder_convs)):
+            for i in range(count):
+                layers.append((f"conv{block + 1}_{i + 1}", cin, width))
+                cin = width
+        return tuple(layers)
+
+    def as_dict(self):
+        return {k: list(v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data):
+        return cls(**{k: tuple(v) for k, v in data.items()})
+
+
+VGG19 = NetworkShape()
+# A quarter of VGG's width, one conv at full resolution and two at 1/2 and 1/4: the measured point
+# where a 256 px frame runs at about 15 frames/s on 2 AVX2 cores (README, "Speed").
+FAST = NetworkShape(widths=(16, 32, 64, 128), encoder_convs=(1, 2, 2, 1), decoder_convs=(2, 2, 2, 1))
+
+
 class Encoder(nn.Module):
-    """VGG-19 to relu4_1 with reflection padding, as in the AdaIN paper.
+    """A VGG-shaped encoder to relu4_1 with reflection padding, as in the AdaIN paper.
 
     `preprocess` is a 1x1 convolution that turns RGB in [0, 1] into whatever input the loaded
     weights expect (for the original VGG: BGR in 0-255 minus the ImageNet mean), so that every
-    weight file fits the same module. The encoder is frozen: loss gradients flow through it to
-    the image, never into it.
+    weight file fits the same module. The encoder is frozen by default: loss gradients flow
+    through it to the image, never into it (distillation unfreezes a student on purpose).
     """
 
-    def __init__(self):
+    def __init__(self, shape=VGG19):
         super().__init__()
+        self.shape = shape
         self.preprocess = nn.Conv2d(3, 3, 1)
+        layers = shape.encoder_layers()
         self.convs = nn.ModuleDict(
-            {name: nn.Conv2d(cin, cout, 3, padding=1, padding_mode="reflect") for name, cin, cout in VGG_CONVS}
-        )
+            {name: nn.Conv2d(cin, cout, 3, padding=1, padding_mode="reflect") for name, cin, cout in layers})
+        self.tap_after = {f"conv{block + 1}_1" for block in range(4)}
+        self.pool_after = {f"conv{block + 1}_{shape.encoder_convs[block]}" for block in range(3)}
         self.requires_grad_(False)
         self.eval()
 
@@ -46,9 +82,9 @@ class Encoder(nn.Module):
         taps = []
         for name, conv in self.convs.items():
             x = F.relu(conv(x))
-            if name in TAPS:
+            if name in self.tap_after:
                 taps.append(x)
-            if name in POOL_AFTER:
+            if name in self.pool_after:
                 x = F.max_pool2d(x, 2, ceil_mode=True)
         return taps
 
@@ -56,8 +92,9 @@ class Encoder(nn.Module):
 class Decoder(nn.Sequential):
     """The encoder's mirror (reflection padding, nearest x2 upsampling, no normalisation).
 
-    Its layers are numbered exactly like pytorch-AdaIN's released `decoder.pth`, so that file
-    loads with a plain `load_state_dict`. Architectures (all with the same parameters):
+    With VGG-19's shape its layers are numbered exactly like pytorch-AdaIN's released
+    `decoder.pth`, so that file loads with a plain `load_state_dict`. Architectures (all with
+    the same parameters):
       plain  the paper's decoder: it reads relu4_1 only;
       skip   the stylised relu3_1, relu2_1 and relu1_1 are added after each upsampling (their
              channel counts match): little detail left to invent, so it trains much faster,
@@ -65,10 +102,10 @@ class Decoder(nn.Sequential):
       skip3  only relu3_1 is added: structure at 1/4 scale is given, finer texture is painted.
     """
 
-    SKIP_TAPS = {"plain": (), "skip3": (2,), "skip": (2, 1, 0)}
+    SKIP_TAPS = {"plain": (), "skip3": (RELU3_1,), "skip": (RELU3_1, RELU2_1, RELU1_1)}
     ARCHITECTURES = tuple(SKIP_TAPS)
 
-    def __init__(self, architecture="plain"):
+    def __init__(self, architecture="plain", shape=VGG19):
         if architecture not in self.ARCHITECTURES:
             raise ValueError(f"unknown decoder architecture {architecture!r}; expected one of {self.ARCHITECTURES}")
 
@@ -76,26 +113,26 @@ class Decoder(nn.Sequential):
             layers = [nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, 3)]
             return layers + [nn.ReLU()] if relu else layers
 
-        def up():
-            return [nn.Upsample(scale_factor=2, mode="nearest")]
-
-        super().__init__(
-            *conv(512, 256), *up(),
-            *conv(256, 256), *conv(256, 256), *conv(256, 256), *conv(256, 128), *up(),
-            *conv(128, 128), *conv(128, 64), *up(),
-            *conv(64, 64), *conv(64, 3, relu=False),
-        )
-        self.architecture = architecture
+        layers = []
+        for block in (RELU4_1, RELU3_1, RELU2_1, RELU1_1):
+            width = shape.widths[block]
+            for _ in range(shape.decoder_convs[block] - 1):
+                layers += conv(width, width)
+            layers += conv(width, shape.widths[block - 1] if block else 3, relu=block > 0)
+            if block:
+                layers.append(nn.Upsample(scale_factor=2, mode="nearest"))
+        super().__init__(*layers)
+        self.architecture, self.shape = architecture, shape
 
     @property
     def reads(self):
-        """The encoder taps this decoder uses (0 = relu1_1 ... 3 = relu4_1): the ones to stylise."""
-        return tuple(sorted((3,) + self.SKIP_TAPS[self.architecture]))
+        """The encoder taps this decoder uses (RELU1_1 ... RELU4_1): the ones to stylise."""
+        return tuple(sorted((RELU4_1,) + self.SKIP_TAPS[self.architecture]))
 
     def forward(self, feats):
         """`feats` are the (stylised) encoder taps [relu1_1, relu2_1, relu3_1, relu4_1]."""
         skip_taps = self.SKIP_TAPS[self.architecture]
-        x, level = feats[3], 3
+        x, level = feats[RELU4_1], RELU4_1
         for layer in self:
             x = layer(x)
             if isinstance(layer, nn.Upsample):

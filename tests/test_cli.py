@@ -54,11 +54,11 @@ def test_folders_run_every_pair(images, decoder_file, tmp_path):
 
 
 def test_style_features_are_computed_once_per_style(images, decoder_file, tmp_path, monkeypatch):
-    from stylize.transfer import Stylizer
+    from stylize.engine import Engine
 
     calls = []
-    original = Stylizer.style_stats
-    monkeypatch.setattr(Stylizer, "style_stats", lambda self, t: calls.append(1) or original(self, t))
+    original = Engine.style_stats
+    monkeypatch.setattr(Engine, "style_stats", lambda self, t: calls.append(1) or original(self, t))
     contents = tmp_path / "c"
     contents.mkdir()
     for i in range(3):
@@ -110,7 +110,7 @@ def bad_files(folder):
     ({"--decoder": "bad_decoder.safetensors"}, "not a readable safetensors file"),
     ({"--alpha": "1.5"}, "must be between 0 and 1"),
     ({"--style-weights": "1,2"}, "got 2 style weights for 1 style"),
-    ({"--style-weights": "a,b"}, "expected comma-separated numbers"),
+    ({"--style-weights": "a,b"}, "must be comma-separated numbers"),
     ({"--mask": "full.jpg"}, "masks must match the content size"),
     ({"--content-size": "-4"}, "must be 0 or more"),
     ({"--device": "tpu"}, "invalid choice"),

@@ -10,7 +10,9 @@ import torch
 
 from stylize.data import EndlessSampler, ImageFolder
 from stylize.errors import StylizeError
-from stylize.train import TrainConfig, export, load_checkpoint, newest_checkpoint, train
+from stylize.train import export, train
+from stylize.train_config import TrainConfig
+from stylize.training_loop import load_checkpoint, newest_checkpoint
 from stylize.weights import load_decoder, read_metadata
 
 from conftest import gradient_image

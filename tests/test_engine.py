@@ -6,7 +6,8 @@ from stylize.color import match_color
 from stylize.errors import StylizeError
 from stylize.images import to_tensor
 from stylize.style_layers import mean_std
-from stylize.transfer import StyleStats, Stylizer
+from stylize.engine import Engine, StyleStats, blend
+from stylize.pipeline import Stylizer
 
 from conftest import gradient_image, random_decoder
 
@@ -15,13 +16,13 @@ def content_tensor(size=(61, 45)):
     return to_tensor(gradient_image(size, 1))
 
 
-def stats(stylizer, seed):
-    return stylizer.style_stats(to_tensor(gradient_image((48, 40), seed)))
+def stats(engine, seed):
+    return engine.style_stats(to_tensor(gradient_image((48, 40), seed)))
 
 
 @pytest.mark.parametrize("size", [(61, 45), (64, 48), (9, 13)])
-def test_output_keeps_the_content_size_even_off_multiples_of_8(skip_stylizer, size):
-    out = skip_stylizer.stylize_tensor(content_tensor(size), [stats(skip_stylizer, 2)])
+def test_output_keeps_the_content_size_even_off_multiples_of_8(skip_engine, size):
+    out = skip_engine.stylize_tensor(content_tensor(size), stats(skip_engine, 2))
     assert out.shape == (3, size[1], size[0])
     assert 0 <= out.min() and out.max() <= 1
 
@@ -33,41 +34,37 @@ def test_content_size_and_crop(stylizer):
     assert stylizer.transfer(gradient_image((80, 60)), [style], content_size=32, crop=True).size == (32, 32)
 
 
-@pytest.mark.parametrize("fixture", ["stylizer", "skip_stylizer"])
+@pytest.mark.parametrize("fixture", ["plain_engine", "skip_engine"])
 def test_alpha_zero_reproduces_the_decoded_content(request, fixture):
     s = request.getfixturevalue(fixture)
     content = content_tensor((64, 48))
-    out = s.stylize_tensor(content, [stats(s, 2)], alpha=0.0)
+    out = s.stylize_tensor(content, stats(s, 2), alpha=0.0)
     with torch.no_grad():
         expected = s.decoder(s.encoder(content[None]))[0].clamp(0, 1)
     torch.testing.assert_close(out, expected)
-    assert not torch.allclose(s.stylize_tensor(content, [stats(s, 2)], alpha=1.0), expected)
+    assert not torch.allclose(s.stylize_tensor(content, stats(s, 2), alpha=1.0), expected)
 
 
-def test_alpha_out_of_range(stylizer):
-    with pytest.raises(StylizeError, match="alpha must be between 0 and 1"):
-        stylizer.stylize_tensor(content_tensor(), [stats(stylizer, 2)], alpha=1.5)
-
-
-def test_interpolation_weights_blend_the_style_statistics(skip_stylizer):
-    s = skip_stylizer
+def test_blending_style_statistics(skip_engine):
+    s = skip_engine
     a, b = stats(s, 2), stats(s, 3)
     content = content_tensor()
-    only_a = s.stylize_tensor(content, [a])
-    torch.testing.assert_close(s.stylize_tensor(content, [a, b], weights=[1.0, 0.0]), only_a)
-    # Weights are normalised: 3:1 is 0.75:0.25, which equals AdaIN with the blended statistics.
-    blend = StyleStats(tuple(0.75 * x + 0.25 * y for x, y in zip(a.means, b.means)),
-                       tuple(0.75 * x + 0.25 * y for x, y in zip(a.stds, b.stds)))
-    torch.testing.assert_close(s.stylize_tensor(content, [a, b], weights=[3.0, 1.0]),
-                               s.stylize_tensor(content, [blend]), atol=1e-5, rtol=1e-5)
-    assert not torch.allclose(s.stylize_tensor(content, [a, b], weights=[1.0, 1.0]), only_a)
+    only_a = s.stylize_tensor(content, a)
+    torch.testing.assert_close(s.stylize_tensor(content, blend([a, b], [1.0, 0.0])), only_a)
+    mixed = blend([a, b], [0.75, 0.25])
+    for level in range(4):
+        torch.testing.assert_close(mixed.means[level], 0.75 * a.means[level] + 0.25 * b.means[level])
+        torch.testing.assert_close(mixed.stds[level], 0.75 * a.stds[level] + 0.25 * b.stds[level])
+    assert not torch.allclose(s.stylize_tensor(content, mixed), only_a)
 
 
-@pytest.mark.parametrize("weights, message", [([1.0], "got 1 style weights for 2"),
-                                               ([0.0, 0.0], "not all zero"), ([1.0, -1.0], "non-negative")])
-def test_bad_weights(stylizer, weights, message):
-    with pytest.raises(StylizeError, match=message):
-        stylizer.stylize_tensor(content_tensor(), [stats(stylizer, 2), stats(stylizer, 3)], weights=weights)
+def test_pipeline_weights_equal_the_blended_statistics(encoder, skip_engine):
+    pipeline = Stylizer(skip_engine)
+    content, a, b = gradient_image((48, 40), 1), gradient_image((40, 40), 2), gradient_image((40, 40), 3)
+    by_weights = pipeline.transfer(content, [a, b], weights=[0.75, 0.25], content_size=0, style_size=0)
+    stats_a, stats_b = (skip_engine.style_stats(to_tensor(x)) for x in (a, b))
+    by_hand = skip_engine.stylize_tensor(to_tensor(content), blend([stats_a, stats_b], [0.75, 0.25]))
+    torch.testing.assert_close(to_tensor(by_weights), by_hand, atol=1 / 255, rtol=0)
 
 
 def test_match_color_gives_the_targets_colour_statistics():
@@ -83,19 +80,19 @@ def test_preserve_color_encodes_the_colour_matched_style(stylizer):
     style = Image.new("RGB", (48, 48), (200, 30, 30))
     style.paste(gradient_image((24, 24), 4), (12, 12))
     kept = stylizer.transfer(content, [style], content_size=0, style_size=0, preserve_color=True)
-    matched = stylizer.style_stats(match_color(to_tensor(style), to_tensor(content)))
-    by_hand = stylizer.stylize_tensor(to_tensor(content), [matched])
+    matched = stylizer.engine.style_stats(match_color(to_tensor(style), to_tensor(content)))
+    by_hand = stylizer.engine.stylize_tensor(to_tensor(content), matched)
     torch.testing.assert_close(to_tensor(kept), by_hand, atol=1 / 255, rtol=0)
     plain = stylizer.transfer(content, [style], content_size=0, style_size=0)
     assert plain.tobytes() != kept.tobytes()
 
 
-def test_masks_give_each_region_its_style(skip_stylizer):
-    s = skip_stylizer
+def test_masks_give_each_region_its_style(skip_engine):
+    s = skip_engine
     a, b = stats(s, 2), stats(s, 3)
     content = content_tensor((64, 48))
     everywhere_a = [torch.ones(48, 64), torch.zeros(48, 64)]
-    torch.testing.assert_close(s.stylize_tensor(content, [a, b], masks=everywhere_a), s.stylize_tensor(content, [a]))
+    torch.testing.assert_close(s.stylize_tensor(content, [a, b], masks=everywhere_a), s.stylize_tensor(content, a))
     # Left half style a, right half style b: at every level, each half has its style's statistics.
     left = torch.zeros(1, 1, 48, 64)
     left[..., :32] = 1
@@ -110,20 +107,18 @@ def test_masks_give_each_region_its_style(skip_stylizer):
             torch.testing.assert_close(std.flatten()[live], style.stds[level].flatten()[live], atol=1e-2, rtol=1e-2)
 
 
-def test_mask_errors(stylizer):
+def test_masks_must_match_the_content_size(stylizer):
     content = gradient_image((64, 48))
     style = gradient_image((40, 40), 2)
     with pytest.raises(StylizeError, match="masks must match the content size"):
         stylizer.transfer(content, [style], masks=[Image.new("L", (10, 10))])
-    with pytest.raises(StylizeError, match="got 2 masks for 1 style"):
-        stylizer.stylize_tensor(content_tensor(), [stats(stylizer, 2)], masks=[torch.ones(45, 61)] * 2)
 
 
 def test_cuda_request_without_gpu_is_a_clear_error():
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
     with pytest.raises(StylizeError, match="no CUDA GPU"):
-        Stylizer(random_decoder(), device="cuda")
+        Engine(random_decoder(), device="cuda")
 
 
 def test_tile_spans_cover_the_image_and_cores_partition_it():
@@ -145,8 +140,8 @@ def test_tile_spans_cover_the_image_and_cores_partition_it():
 
 
 def test_tiled_stylisation_matches_the_whole_image(encoder):
-    whole = Stylizer(random_decoder("skip"), encoder, device="cpu", precision="fp32")
-    tiled = Stylizer(whole.decoder, encoder, device="cpu", precision="fp32", max_untiled_pixels=0, tile=64, overlap=32)
+    whole = Engine(random_decoder("skip"), encoder, device="cpu", precision="fp32")
+    tiled = Engine(whole.decoder, encoder, device="cpu", precision="fp32", max_untiled_pixels=0, tile=64, overlap=32)
     content = to_tensor(gradient_image((160, 128), 1))
     style = stats(whole, 2)
     x = content[None]
@@ -155,29 +150,29 @@ def test_tiled_stylisation_matches_the_whole_image(encoder):
         # Only positions near tile borders see different padding: the statistics agree to ~1%.
         assert (t_mean - mean).abs().mean() < 0.02 * mean.abs().mean()
         assert (t_std - std).abs().mean() < 0.02 * std.abs().mean()
-    a, b = whole.stylize_tensor(content, [style]), tiled.stylize_tensor(content, [style])
+    a, b = whole.stylize_tensor(content, style), tiled.stylize_tensor(content, style)
     assert a.shape == b.shape == (3, 128, 160)
     assert (a - b).abs().mean() < 0.02
 
 
 def test_reduced_precision_stays_close_to_float32(encoder):
-    exact = Stylizer(random_decoder("skip"), encoder, device="cpu", precision="fp32")
-    fast = Stylizer(exact.decoder, encoder, device="cpu", precision="bf16")
+    exact = Engine(random_decoder("skip"), encoder, device="cpu", precision="fp32")
+    fast = Engine(exact.decoder, encoder, device="cpu", precision="bf16")
     content = content_tensor((64, 48))
-    a = exact.stylize_tensor(content, [stats(exact, 2)])
-    b = fast.stylize_tensor(content, [stats(fast, 2)])
+    a = exact.stylize_tensor(content, stats(exact, 2))
+    b = fast.stylize_tensor(content, stats(fast, 2))
     assert fast.precision == "bf16" and (a - b).abs().max() < 0.05
 
 
 def test_unknown_precision():
     with pytest.raises(StylizeError, match="unknown precision"):
-        Stylizer(random_decoder(), device="cpu", precision="int4")
+        Engine(random_decoder(), device="cpu", precision="int4")
 
 
-def test_a_batch_equals_its_images_one_by_one(skip_stylizer):
-    s = skip_stylizer
+def test_a_batch_equals_its_images_one_by_one(skip_engine):
+    s = skip_engine
     batch = torch.stack([to_tensor(gradient_image((61, 45), seed)) for seed in (1, 5, 6)])
-    style = [stats(s, 2)]
+    style = stats(s, 2)
     together = s.stylize_tensor(batch, style, alpha=0.7)
     assert together.shape == (3, 3, 45, 61)
     for image, out in zip(batch, together):

@@ -1,0 +1,46 @@
+"""Liveness, readiness, server information and the web page."""
+from pathlib import Path
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import FileResponse
+
+import stylize
+
+from ..deps import CacheDep, ModelsDep, SettingsDep, ready_models
+
+router = APIRouter()
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+
+@router.get("/", include_in_schema=False)
+async def page():
+    return FileResponse(STATIC / "index.html")
+
+
+@router.get("/healthz", summary="The process is alive")
+async def healthz():
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="The models are loaded (503 until they are)", dependencies=[Depends(ready_models)])
+async def readyz():
+    return {"status": "ready"}
+
+
+@router.get("/v1/info", summary="Version, device, models and their metadata, limits and cache statistics")
+async def info(models: ModelsDep, settings: SettingsDep, cache: CacheDep):
+    quality = models.stylizers.get("quality")
+    return {
+        "version": stylize.__version__,
+        "ready": models.ready,
+        "device": str(quality.engine.device) if quality else None,
+        "precision": quality.engine.precision if quality else None,
+        "default_model": settings.default_model,
+        "models": {name: st.engine.decoder.metadata for name, st in models.stylizers.items()},
+        "decoder": quality.engine.decoder.metadata if quality else None,
+        "limits": {"max_upload_mb": settings.max_upload_mb, "max_side": settings.max_side,
+                   "max_styles": settings.max_styles, "max_concurrency": settings.max_concurrency,
+                   "max_queue": settings.max_queue},
+        "style_cache": cache.stats(),
+        "style_bank": {"styles": models.bank.names, "models": ["quality"]} if models.bank else None,
+    }

@@ -1,0 +1,97 @@
+"""POST /v1/stylize: form fields -> one checked StyleRequest -> the pipeline -> image bytes."""
+import hashlib
+import re
+import time
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, File, Form, HTTPException, UploadFile
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from stylize.engine import StyleStats
+from stylize.errors import ImageTooLarge, StylizeError
+from stylize.images import encode_image, open_image
+from stylize.request import StyleRequest, check_inputs
+
+from ..deps import AdmissionDep, CacheDep, ReadyModelsDep, SettingsDep
+
+router = APIRouter()
+MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+
+
+def check_working_size(image, size, max_side):
+    """Refuse an image whose working size (shorter side scaled to `size`) exceeds max_side^2."""
+    w, h = image.size
+    scale = size / min(w, h)
+    if w * h * scale * scale > max_side ** 2:
+        raise ImageTooLarge(f"at content_size {size} the {w}x{h} image would be {round(w * scale)}x"
+                            f"{round(h * scale)}, over the server's limit of {max_side}^2 pixels")
+
+
+def run_transfer(stylizer, request, bank, cache, max_side, fmt):
+    """Decode, stylise and encode one checked request (runs in a worker thread)."""
+    content_bytes, content_name = request.contents[0]
+    content = open_image(content_bytes, content_name)
+    check_working_size(content, request.content_size, max_side)
+    if request.blend is not None:
+        styles = [bank.style_stats(bank.blend_weights(request.blend))]
+    elif request.preserve_color:  # the style's colours depend on this content: nothing to cache
+        styles = [open_image(data, name) for data, name in request.styles]
+    else:
+        styles = [cache.get_or_compute(
+            (stylizer.engine.model, hashlib.sha256(data).hexdigest(), request.style_size),
+            lambda: stylizer.prepare_style(open_image(data, name), request.style_size))
+            for data, name in request.styles]
+    result = stylizer.transfer(content, styles, weights=request.style_weights, alpha=request.alpha,
+                               preserve_color=request.preserve_color, content_size=request.content_size,
+                               style_size=request.style_size)
+    return encode_image(result, fmt)
+
+
+@router.post("/v1/stylize", summary="Stylize a content image with style images or a bank style",
+             response_class=Response,
+             responses={200: {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}},
+                              "description": "The stylised image"},
+                        413: {"description": "Upload or image too large"},
+                        422: {"description": "Bad input, with a `detail` saying what"},
+                        503: {"description": "Model loading or server busy (see Retry-After)"}})
+async def stylize_image(
+    models: ReadyModelsDep, settings: SettingsDep, cache: CacheDep, admission: AdmissionDep,
+    content: Annotated[UploadFile, File(description="The photo to stylize")],
+    style: Annotated[list[UploadFile] | None, File(description="One or more style images (paintings)")] = None,
+    style_name: Annotated[str | None, Form(description="Instead of style images: a bank style, or a blend "
+                                            "NAME:W,NAME:W (see /v1/styles; quality model only)",
+                                           examples=["starry:0.7,wave:0.3"])] = None,
+    alpha: Annotated[float, Form(description="0 = content, 1 = full style", examples=[1.0])] = 1.0,
+    style_weights: Annotated[str | None, Form(description="Comma list, one weight per style", examples=["1,1"])] = None,
+    preserve_color: Annotated[bool, Form(description="Keep the content's colours")] = False,
+    content_size: Annotated[int, Form(description="Shorter side of the output", examples=[512])] = 512,
+    style_size: Annotated[int, Form(description="Shorter side the style is encoded at", examples=[512])] = 512,
+    model: Annotated[Literal["quality", "fast"] | None, Form(
+        description="quality (VGG-19) or fast (distilled, several times faster); default: the server's")] = None,
+    format: Annotated[Literal["png", "jpeg", "webp"], Form(description="Output format")] = "png",
+):
+    start = time.perf_counter()
+    try:
+        request = check_inputs(StyleRequest(
+            contents=((await content.read(), content.filename or "content"),),
+            styles=tuple([(await s.read(), s.filename or "style") for s in style or []]),
+            style_name=style_name, style_weights=style_weights, alpha=alpha, preserve_color=preserve_color,
+            content_size=content_size, style_size=style_size, model=model or settings.default_model),
+            max_styles=settings.max_styles, max_side=settings.max_side)
+        stylizer = models.get(request.model)
+        if request.blend is not None and (models.bank is None or request.model != "quality"):
+            raise StylizeError("bank styles (style_name) work with the quality model only; send a style image "
+                               "for the fast model" if models.bank else
+                               "this server has no style bank; send a style image instead")
+        async with admission.slot():
+            data = await run_in_threadpool(run_transfer, stylizer, request, models.bank, cache, settings.max_side,
+                                           format)
+    except StylizeError as e:
+        raise HTTPException(413 if isinstance(e, ImageTooLarge) else 422, str(e)) from None
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", Path(content.filename or "image").stem)[:80]
+    return Response(data, media_type=MEDIA_TYPES[format], headers={
+        "Content-Disposition": f'inline; filename="{stem}_stylized.{format}"',
+        "X-Processing-Ms": f"{(time.perf_counter() - start) * 1000:.1f}",
+        "X-Model": request.model, "X-Device": str(stylizer.engine.device)})

@@ -1,0 +1,72 @@
+"""The pipeline: PIL images in, PIL images out, over an Engine.
+
+It owns what happens around the network: resizing and cropping, colour preservation, masks at
+the content's size, and batching same-size content images. The data flow is one way: PIL image
+-> tensor -> engine (encoder taps -> AdaIN -> decoder) -> tensor -> PIL image.
+"""
+import torch
+
+from .color import match_color
+from .engine import Engine, StyleStats, blend
+from .errors import StylizeError
+from .images import prepare, to_image, to_tensor
+
+
+class Stylizer:
+    """Stylises PIL images with one engine (one model on one device)."""
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    @classmethod
+    def from_files(cls, model="quality", decoder_path=None, vgg_path=None, device="auto", precision="auto"):
+        """Load a model: `quality` (VGG-19 + the shipped decoder, or `decoder_path`) or `fast`."""
+        return cls(Engine.load(model, decoder_path, vgg_path, device, precision))
+
+    def prepare_style(self, style, style_size=512, crop=False, like=None):
+        """PIL style image -> StyleStats, to reuse across many content images. With `like` (a
+        content tensor), the style's colours are matched to it first (colour preservation)."""
+        style_t = to_tensor(prepare(style, style_size, crop))
+        if like is not None:
+            style_t = match_color(style_t, like)
+        return self.engine.style_stats(style_t)
+
+    def transfer(self, content, styles, weights=None, masks=None, alpha=1.0, preserve_color=False,
+                 content_size=512, style_size=512, crop=False):
+        """PIL content image + PIL style images (or precomputed StyleStats) -> PIL image.
+
+        weights: blend weights summing to 1, one per style (None for a single style or masks).
+        masks: PIL images the size of the (unresized) content image, one per style.
+        """
+        for mask in masks or ():
+            if mask.size != content.size:
+                raise StylizeError(f"mask is {mask.size[0]}x{mask.size[1]} but the content image is "
+                                   f"{content.size[0]}x{content.size[1]}; masks must match the content size")
+        content_t = to_tensor(prepare(content, content_size, crop))
+        stats = []
+        for style in styles:
+            if isinstance(style, StyleStats):
+                if preserve_color:
+                    raise StylizeError("preserve_color needs the style image itself, not cached statistics")
+                stats.append(style)
+            else:
+                stats.append(self.prepare_style(style, style_size, crop, like=content_t if preserve_color else None))
+        if masks:
+            mask_t = [to_tensor(prepare(m.convert("RGB"), content_size, crop))[0] for m in masks]
+            return to_image(self.engine.stylize_tensor(content_t, stats, mask_t, alpha))
+        style = blend(stats, weights or [1.0])
+        return to_image(self.engine.stylize_tensor(content_t, style, alpha=alpha))
+
+    def transfer_batch(self, contents, style, alpha=1.0, content_size=512, crop=False):
+        """Several PIL content images with one style (StyleStats) -> PIL images; those of the same
+        (resized) size go through the network together."""
+        tensors = [to_tensor(prepare(c, content_size, crop)) for c in contents]
+        results = [None] * len(tensors)
+        by_size = {}
+        for i, t in enumerate(tensors):
+            by_size.setdefault(tuple(t.shape), []).append(i)
+        for indices in by_size.values():
+            out = self.engine.stylize_tensor(torch.stack([tensors[i] for i in indices]), style, alpha=alpha)
+            for i, image in zip(indices, out):
+                results[i] = to_image(image)
+        return results

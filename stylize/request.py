@@ -1,0 +1,135 @@
+"""One stylisation request, and the one function that checks it (`check_inputs`).
+
+Both faces build a `StyleRequest` (the CLI from its arguments, the API from form fields) and
+call `check_inputs`; every rule about what a request may say lives here, once. Numbers from
+users (alpha, style weights, bank blend weights, sizes) are checked to be finite and in range.
+"""
+import math
+from dataclasses import dataclass, replace
+
+from .engine import MODELS
+from .errors import StylizeError
+
+# Working sizes above this many pixels are refused unless the caller lifts the limit (tiles
+# make 64 MP feasible on a CPU, at minutes per image; beyond it memory, not time, runs out).
+DEFAULT_MAX_PIXELS = 64_000_000
+
+
+@dataclass(frozen=True)
+class StyleRequest:
+    """What to stylise and how.
+
+    contents / styles: image sources (paths for the CLI, uploads for the API), styles may be
+    empty when `style_name` names a bank style or blend ("NAME" or "NAME:W,NAME:W").
+    style_weights: raw comma-separated text, one weight per style image; after check_inputs,
+    a tuple of floats summing to 1 (or None). masks: one mask image source per style.
+    """
+    contents: tuple
+    styles: tuple = ()
+    style_name: str | None = None
+    style_weights: str | tuple | None = None
+    masks: tuple | None = None
+    alpha: float = 1.0
+    preserve_color: bool = False
+    content_size: int = 512
+    style_size: int = 512
+    crop: bool = False
+    model: str = "quality"
+    blend: tuple | None = None  # set by check_inputs: ((name, weight), ...) parsed from style_name
+
+    @property
+    def combines_styles(self):
+        """Several styles into one result per content (weights or masks), not one per style."""
+        return self.style_weights is not None or self.masks is not None
+
+
+def finite(value, what):
+    if not math.isfinite(value):
+        raise StylizeError(f"{what} must be a finite number, got {value}")
+    return value
+
+
+def normalised(weights, what):
+    """Non-negative finite weights, not all zero -> the same weights divided by their sum."""
+    for w in weights:
+        finite(w, what)
+    if any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise StylizeError(f"{what} must be non-negative and not all zero")
+    total = sum(weights)
+    return tuple(w / total for w in weights)
+
+
+def parse_numbers(text, what):
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise StylizeError(f"{what} must be comma-separated numbers, got {text!r}") from None
+
+
+def parse_blend(spec):
+    """'name', 'index', or 'name:w,name:w' (non-negative, summing to 1) -> ((name, weight), ...)."""
+    parts = []
+    for part in spec.split(","):
+        name, _, raw = part.strip().partition(":")
+        try:
+            weight = float(raw) if raw else 1.0
+        except ValueError:
+            raise StylizeError(f"bad style weight {raw!r} in {spec!r}; write NAME:WEIGHT, e.g. starry:0.7,wave:0.3") from None
+        finite(weight, f"style weight of {name!r}")
+        parts.append((name, weight))
+    if any(w < 0 for _, w in parts):
+        raise StylizeError(f"style weights must be non-negative: {spec!r}")
+    total = sum(w for _, w in parts)
+    if abs(total - 1.0) > 1e-3:
+        raise StylizeError(f"style weights must sum to 1, got {total:g} in {spec!r}")
+    return tuple(parts)
+
+
+def check_side(name, size, max_side=None):
+    """A requested shorter side: 0 keeps the image's size (where allowed), else 1..max_side."""
+    if isinstance(size, float):
+        finite(size, name)
+    if size != int(size) or size < 0 or (max_side is not None and not 0 < size <= max_side):
+        limit = f"between 1 and the server's max side {max_side}" if max_side is not None else "0 or more"
+        raise StylizeError(f"{name} must be {limit}, got {size}")
+    return int(size)
+
+
+def check_inputs(request: StyleRequest, max_styles=None, max_side=None) -> StyleRequest:
+    """Every rule about a request, checked once; returns the request with weights parsed and
+    normalised and the bank blend parsed. Raises StylizeError saying what is wrong."""
+    if request.model not in MODELS:
+        raise StylizeError(f"unknown model {request.model!r}; expected one of {', '.join(MODELS)}")
+    if not request.contents:
+        raise StylizeError("no content image given")
+    if bool(request.styles) == bool(request.style_name):
+        raise StylizeError("give either style images or a bank style (style_name), not both or neither")
+    if max_styles is not None and len(request.styles) > max_styles:
+        raise StylizeError(f"too many style images: {len(request.styles)}, the server accepts at most {max_styles}")
+    alpha = finite(float(request.alpha), "alpha")
+    if not 0.0 <= alpha <= 1.0:
+        raise StylizeError(f"alpha must be between 0 and 1, got {alpha}")
+    content_size = check_side("content_size", request.content_size, max_side)
+    style_size = check_side("style_size", request.style_size, max_side)
+
+    blend, weights = None, request.style_weights
+    if request.style_name:
+        if weights is not None or request.masks is not None or request.preserve_color:
+            raise StylizeError("style weights, masks and colour preservation need style images; "
+                               "blend bank styles as NAME:W,NAME:W")
+        blend = parse_blend(request.style_name)
+    if isinstance(weights, str):
+        weights = parse_numbers(weights, "style weights")
+    if weights is not None:
+        if len(weights) != len(request.styles):
+            raise StylizeError(f"got {len(weights)} style weights for {len(request.styles)} style images; "
+                               "give one weight per style")
+        weights = normalised(weights, "style weights")
+    if request.masks is not None:
+        if weights is not None:
+            raise StylizeError("use either masks or style weights, not both")
+        if len(request.masks) != len(request.styles):
+            raise StylizeError(f"got {len(request.masks)} masks for {len(request.styles)} style images; "
+                               "give one mask per style")
+    return replace(request, alpha=alpha, content_size=content_size, style_size=style_size,
+                   style_weights=weights, blend=blend)

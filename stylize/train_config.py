@@ -1,0 +1,82 @@
+"""Every training default, in one place: the config dataclasses of the three trainers.
+
+Kept apart from the training code so that the command line can read the defaults (and build
+its options from them) without importing torch.distributed and the training loops.
+"""
+from dataclasses import dataclass, field
+
+LOSS_NETS = ("student", "vgg")
+
+
+@dataclass
+class TrainConfig:
+    content_dir: str
+    style_dir: str
+    out: str = "runs/adain"
+    iters: int = 160_000
+    batch_size: int = 8
+    lr: float = 1e-4
+    lr_decay: float = 5e-5
+    content_weight: float = 1.0
+    style_weight: float = 10.0
+    image_size: int = 512
+    crop_size: int = 256
+    workers: int = 2
+    amp: bool = False
+    save_every: int = 1000
+    sample_every: int = 500
+    resume: str | None = None
+    init: str | None = None
+    architecture: str | None = None  # None: "plain", or the --init file's
+    seed: int = 0
+    device: str = "auto"
+    vgg: str | None = None
+    threads: int = 0
+
+
+@dataclass
+class BankTrainConfig:
+    styles: list = field(default_factory=list)  # style image files and/or folders
+    content_dir: str = ""
+    out: str = "bank.safetensors"
+    iters: int = 500
+    batch_size: int = 4
+    lr: float = 5e-3
+    content_weight: float = 1.0
+    style_weight: float = 10.0
+    image_size: int = 512
+    crop_size: int = 256
+    style_size: int = 512
+    base: str | None = None
+    decoder: str | None = None
+    finetune_decoder: bool = False
+    eval_content_dir: str | None = None
+    eval_images: int = 8
+    save_every: int = 100
+    resume: str | None = None
+    seed: int = 0
+    workers: int = 2
+    threads: int = 0
+    device: str = "auto"
+
+
+@dataclass
+class FastTrainConfig:
+    content_dir: str = ""
+    style_dir: str = ""
+    out: str = "runs/fast"
+    encoder_iters: int = 1000  # phase 1 (distillation) ends here
+    iters: int = 20_000  # phase 2 (decoder) runs up to here
+    batch_size: int = 8
+    lr: float = 5e-4
+    lr_decay: float = 5e-5
+    style_weight: float = 10.0
+    image_size: int = 512
+    crop_size: int = 128
+    loss_net: str = "student"
+    workers: int = 1
+    threads: int = 0
+    save_every: int = 250
+    resume: str | None = None
+    seed: int = 0
+    device: str = "auto"

@@ -1,0 +1,207 @@
+"""Training the `fast` model: a slim encoder distilled from VGG-19 and a slim skip decoder.
+
+Two phases in one resumable run (after Wang et al. 2020, "Collaborative Distillation"):
+  1. iterations [0, encoder_iters): distil the encoder. The student's four taps, each through
+     a learned 1x1 projection to VGG's width, regress VGG-19's relu1_1..relu4_1 on content and
+     style crops alike. A step costs one VGG forward and nothing else.
+  2. iterations [encoder_iters, iters): freeze the student and its projections and train the
+     slim decoder with the AdaIN paper's losses. AdaIN runs on the student's taps (what the
+     decoder will see at inference); the loss network is the student seen through its
+     projections (`loss_net="student"`, cheap) or VGG-19 itself (`loss_net="vgg"`: the same
+     losses `benchmarks/quality.py` reports, at several times the cost of a step).
+"""
+import logging
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .data import endless_loader
+from .device import pick_device
+from .errors import StylizeError
+from .model import FAST, RELU4_1, Decoder, Encoder
+from .style_layers import AdaIN, mean_std
+from .train_config import LOSS_NETS, FastTrainConfig
+from .training_loop import TrainingLoop, load_checkpoint, remove_stale_temporaries, resume_path
+from .weights import load_encoder, save_fast
+
+log = logging.getLogger(__name__)
+
+
+def student_encoder(shape=FAST):
+    """A trainable slim encoder whose 1x1 preprocess only centres RGB around zero."""
+    student = Encoder(shape)
+    with torch.no_grad():
+        student.preprocess.weight.copy_(torch.eye(3)[:, :, None, None])
+        student.preprocess.bias.fill_(-0.5)
+    for conv in student.convs.values():
+        conv.requires_grad_(True)
+    return student
+
+
+def projections(shape=FAST, teacher_widths=(64, 128, 256, 512)):
+    """1x1 convolutions from the student's taps to the teacher's (used in training only)."""
+    return nn.ModuleList(nn.Conv2d(cin, cout, 1) for cin, cout in zip(shape.widths, teacher_widths))
+
+
+def project(projection, taps):
+    return [p(t) for p, t in zip(projection, taps)]
+
+
+def distillation_loss(student, projection, teacher, images):
+    with torch.no_grad():
+        targets = teacher(images)
+    predicted = project(projection, student(images))
+    return sum(F.mse_loss(p, t) for p, t in zip(predicted, targets)) / len(targets)
+
+
+def style_losses(loss_net, output, content_target, style_stats):
+    """The AdaIN paper's losses of `output` in `loss_net`'s space: content at relu4_1 against
+    `content_target`, mean/std at every tap against `style_stats`."""
+    taps = loss_net(output)
+    content = F.mse_loss(taps[RELU4_1], content_target)
+    style = 0.0
+    for tap, (mean, std) in zip(taps, style_stats):
+        out_mean, out_std = mean_std(tap)
+        style = style + F.mse_loss(out_mean, mean) + F.mse_loss(out_std, std)
+    return content, style
+
+
+class FastTrainer:
+    def __init__(self, cfg: FastTrainConfig, command=""):
+        if cfg.loss_net not in LOSS_NETS:
+            raise StylizeError(f"unknown loss network {cfg.loss_net!r}; expected one of {', '.join(LOSS_NETS)}")
+        if not 0 <= cfg.encoder_iters <= cfg.iters:
+            raise StylizeError("encoder_iters must be between 0 and iters")
+        self.cfg, self.command = cfg, command
+        self.device = pick_device(cfg.device)
+        self.out = Path(cfg.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(self.out)
+        torch.manual_seed(cfg.seed)
+        self.teacher = load_encoder().to(self.device, memory_format=torch.channels_last)
+        self.student = student_encoder().to(self.device, memory_format=torch.channels_last)
+        self.projection = projections().to(self.device)
+        self.decoder = Decoder("skip", FAST).to(self.device, memory_format=torch.channels_last)
+        self.adain = AdaIN()
+        self.encoder_optimizer = torch.optim.Adam([*self.student.parameters(), *self.projection.parameters()], cfg.lr)
+        self.decoder_optimizer = torch.optim.Adam(self.decoder.parameters(), cfg.lr)
+        self.history = {"seconds": 0.0, "cpu_seconds": 0.0}
+        self.start = 0
+        checkpoint_path = resume_path(cfg.resume, self.out)
+        if checkpoint_path is not None:
+            self._load(load_checkpoint(checkpoint_path))
+            log.info("resuming from %s (iteration %d)", checkpoint_path, self.start)
+        self.student.preprocess.requires_grad_(False)
+
+    def _load(self, ckpt):
+        for name in ("student", "projection", "decoder", "encoder_optimizer", "decoder_optimizer"):
+            getattr(self, name).load_state_dict(ckpt[name])
+        torch.set_rng_state(ckpt["rng"])
+        self.start, self.history = ckpt["iteration"], ckpt["history"]
+
+    def state(self, iteration, losses, loop):
+        return {"kind": "fast", "iteration": iteration, "losses": losses, "config": asdict(self.cfg),
+                "command": self.command, "rng": torch.get_rng_state(), "data": self.data,
+                "history": {"seconds": self.history["seconds"] + loop.seconds,
+                            "cpu_seconds": self.history["cpu_seconds"] + loop.cpu_seconds},
+                **{name: getattr(self, name).state_dict() for name in
+                   ("student", "projection", "decoder", "encoder_optimizer", "decoder_optimizer")}}
+
+    def _set_lr(self, optimizer, steps):
+        for group in optimizer.param_groups:
+            group["lr"] = self.cfg.lr / (1.0 + self.cfg.lr_decay * steps)
+
+    def distil_step(self, iteration, content, style):
+        self._set_lr(self.encoder_optimizer, iteration)
+        loss = distillation_loss(self.student, self.projection, self.teacher, torch.cat([content, style]))
+        self.encoder_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.encoder_optimizer.step()
+        return {"distil": loss.item()}
+
+    def loss_network(self):
+        if self.cfg.loss_net == "vgg":
+            return self.teacher
+        return lambda images: project(self.projection, self.student(images))
+
+    def decoder_step(self, iteration, content, style):
+        self._set_lr(self.decoder_optimizer, iteration - self.cfg.encoder_iters)
+        loss_net = self.loss_network()
+        with torch.no_grad():
+            content_taps, style_taps = self.student(content), self.student(style)
+            targets = [self.adain(c, *mean_std(s)) for c, s in zip(content_taps, style_taps)]
+            if self.cfg.loss_net == "vgg":  # the paper's target: AdaIN in the loss network's own space
+                content_target = self.adain(self.teacher(content)[RELU4_1], *mean_std(self.teacher(style)[RELU4_1]))
+            else:
+                content_target = self.projection[RELU4_1](targets[RELU4_1])
+            style_stats = [mean_std(t) for t in loss_net(style)]
+        output = self.decoder(targets)
+        content_loss, style_loss = style_losses(loss_net, output, content_target, style_stats)
+        loss = content_loss + self.cfg.style_weight * style_loss
+        if not torch.isfinite(loss):
+            raise StylizeError(f"loss became {loss.item()} at iteration {iteration}; lower --lr")
+        self.decoder_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.decoder_optimizer.step()
+        return {"content": content_loss.item(), "style": style_loss.item()}
+
+    def run(self):
+        cfg = self.cfg
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        load = dict(image_size=cfg.image_size, crop_size=cfg.crop_size, batch_size=cfg.batch_size,
+                    workers=cfg.workers, start=self.start)
+        content_set, contents = endless_loader(cfg.content_dir, seed=cfg.seed, **load)
+        style_set, styles = endless_loader(cfg.style_dir, seed=cfg.seed + 1, **load)
+        self.data = {"content_dir": cfg.content_dir, "content_images": len(content_set),
+                     "style_dir": cfg.style_dir, "style_images": len(style_set)}
+        log.info("training the fast model on %d content and %d style images, %s: distillation to %d, decoder to %d, "
+                 "from iteration %d", len(content_set), len(style_set), self.device, cfg.encoder_iters, cfg.iters,
+                 self.start)
+        self.student.train()
+        self.decoder.train()
+
+        def step(iteration):
+            (content, _), (style, _) = next(contents), next(styles)
+            content = content.to(self.device, memory_format=torch.channels_last)
+            style = style.to(self.device, memory_format=torch.channels_last)
+            if iteration < cfg.encoder_iters:
+                return self.distil_step(iteration, content, style)
+            if iteration == cfg.encoder_iters:
+                self.student.requires_grad_(False)
+                self.projection.requires_grad_(False)
+            return self.decoder_step(iteration, content, style)
+
+        if self.start >= cfg.encoder_iters:
+            self.student.requires_grad_(False)
+            self.projection.requires_grad_(False)
+        loop = TrainingLoop(self.out, cfg.iters, cfg.save_every, "train-fast")
+        iteration, losses, stopped = loop.run(step, lambda i, l: self.state(i, l, loop), self.start)
+        log.info("fast model: iteration %d, %.0f s of training in this run, losses %s", iteration, loop.seconds, losses)
+        return self.state(iteration, losses, loop)
+
+
+def train_fast(cfg: FastTrainConfig, command=""):
+    return FastTrainer(cfg, command).run()
+
+
+def export_fast(checkpoint_path, out_path):
+    """A fast-model checkpoint -> the shipped safetensors file (student encoder + decoder)."""
+    ckpt = load_checkpoint(checkpoint_path)
+    student, decoder = Encoder(FAST), Decoder("skip", FAST)
+    student.load_state_dict(ckpt["student"])
+    decoder.load_state_dict(ckpt["decoder"])
+    cfg = ckpt["config"]
+    metadata = {
+        "model": "fast: slim VGG-shaped encoder distilled from VGG-19 + slim skip AdaIN decoder",
+        "iterations": ckpt["iteration"], "encoder_iterations": min(ckpt["iteration"], cfg["encoder_iters"]),
+        "decoder_iterations": max(0, ckpt["iteration"] - cfg["encoder_iters"]),
+        "train_seconds": round(ckpt["history"]["seconds"], 1),
+        "train_cpu_seconds": round(ckpt["history"]["cpu_seconds"], 1),
+        "losses": ckpt["losses"], "data": ckpt["data"], "config": cfg, "command": ckpt["command"],
+    }
+    save_fast(out_path, student, decoder, metadata)
+    return metadata
