@@ -38,7 +38,7 @@ def transfer_request(args):
         contents=tuple(contents), styles=() if bank_style else tuple(_style_files(args.style)),
         style_name=bank_style, style_weights=args.style_weights, masks=tuple(args.mask) if args.mask else None,
         alpha=args.alpha, preserve_color=args.preserve_color, content_size=args.content_size,
-        style_size=args.style_size, crop=args.crop, model=args.model))
+        style_size=args.style_size, crop=args.crop, model=args.model, max_pixels=args.max_pixels))
 
 
 def transfer(args):

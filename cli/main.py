@@ -9,6 +9,7 @@ from stylize.device import DEVICE_CHOICES
 from stylize.errors import StylizeError
 from stylize.model import Decoder
 from stylize.engine import MODELS, PRECISIONS
+from stylize.request import DEFAULT_MAX_PIXELS
 from stylize.train_config import LOSS_NETS, BankTrainConfig, FastTrainConfig, TrainConfig
 
 from . import commands
@@ -72,6 +73,9 @@ def build_parser():
     t.add_argument("--preserve-color", action="store_true", help="keep the content image's colours")
     t.add_argument("--content-size", type=non_negative_int, default=512, help="shorter side; 0 keeps size (512)")
     t.add_argument("--style-size", type=non_negative_int, default=512, help="shorter side; 0 keeps size (512)")
+    t.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS, help=(
+        f"refuse images whose working size is over this many pixels (default {DEFAULT_MAX_PIXELS:,}; "
+        "large images go through tiles, at minutes per image on a CPU)"))
     t.add_argument("--crop", action="store_true", help="centre-crop to a square of the given size")
     t.add_argument("--output", type=Path, help="output file (one result) or folder (default: ./output)")
     t.add_argument("--ext", choices=["jpg", "png", "webp"], default="jpg", help="output format in folders (jpg)")

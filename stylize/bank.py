@@ -129,7 +129,7 @@ def load_bank(path, decoder=None):
                                                    for i in range(len(meta["names"]))])
         bank.load_state_dict(state)
     except KeyError as e:
-        raise StylizeError(f"style bank {path} is incomplete: tensor {e.args[0]} is missing") from None
+        raise StylizeError(f"style bank {path} is incomplete: tensor {e.args[0]!r} is missing") from None
     except (RuntimeError, TypeError, IndexError) as e:
         raise StylizeError(f"style bank {path} is inconsistent: {str(e).splitlines()[-1].strip()}") from None
     bank.metadata = meta

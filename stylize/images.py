@@ -1,6 +1,5 @@
 """Image files <-> tensors: decoding anything PIL opens into RGB, resizing, and atomic saving."""
 import io
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +9,12 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .errors import ImageTooLarge, StylizeError
 from .weights import atomic_write
 
-# Decompression bombs: refuse images above this many pixels (a 4096x4096 photo is 16.8 MP).
+# Decompression bombs: refuse images above this many pixels (a 4096x4096 photo is 16.8 MP). The
+# check is ours, per call, on the header's size before any pixel is decoded; PIL's own (a global
+# warning filter would be needed to turn its warning into an error, and filters race between
+# threads) is switched off.
 MAX_PIXELS = 64_000_000
-Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+Image.MAX_IMAGE_PIXELS = None
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 SAVE_FORMATS = {"jpg": "JPEG", "jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
 
@@ -31,24 +33,29 @@ def _to_rgb(img):
     return img.convert("RGB")
 
 
-def open_image(source, name=None):
-    """Decode a path or bytes into an upright RGB PIL image, or raise a StylizeError saying why."""
-    name = name or str(source)
+def open_image(source, name=None, check_size=None):
+    """Decode a path or bytes into an upright RGB PIL image, or raise a StylizeError saying why.
+
+    check_size(width, height, name), if given, runs on the header's size before the pixels are
+    decoded (a working-size limit: see stylize.request.working_size_check).
+    """
+    name = name if name is not None else str(source)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
-            img.load()
-            img = ImageOps.exif_transpose(img)
-            return _to_rgb(img)
+        img = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+        w, h = img.size
+        if w * h > MAX_PIXELS:
+            raise ImageTooLarge(f"image too large: {name} is {w}x{h}, more than {MAX_PIXELS:,} pixels")
+        if check_size is not None:
+            check_size(w, h, name)
+        img.load()
+        img = ImageOps.exif_transpose(img)
+        return _to_rgb(img)
     except FileNotFoundError:
         raise StylizeError(f"file not found: {name}") from None
     except IsADirectoryError:
         raise StylizeError(f"expected an image file, got a folder: {name}") from None
     except UnidentifiedImageError:
         raise StylizeError(f"not an image (or an unsupported format): {name}") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageTooLarge(f"image too large: {name} has more than {Image.MAX_IMAGE_PIXELS:,} pixels") from None
     except (OSError, SyntaxError, ValueError) as e:  # truncated or corrupt data
         raise StylizeError(f"cannot decode image {name}: {e}") from None
 

@@ -75,7 +75,7 @@ def style_inputs(stylizer, request, bank=None):
     which depends on each content image) the style images themselves."""
     if request.blend is not None:
         return [[bank.style_stats(bank.blend_weights(request.blend))]]
-    images = [open_image(p) for p in request.styles]
+    images = [open_image(p, check_size=request.style_check()) for p in request.styles]
     if not request.preserve_color:
         images = [stylizer.prepare_style(img, request.style_size, request.crop) for img in images]
     if request.combines_styles:
@@ -86,12 +86,13 @@ def style_inputs(stylizer, request, bank=None):
 def run_plan(stylizer, request, plan, batch_size=1, bank=None, progress=None):
     """Stylise every job of the plan and write its file; `progress(n)` is told of each batch."""
     styles = style_inputs(stylizer, request, bank)
-    masks = [open_image(m).convert("L") for m in request.masks] if request.masks else None
+    masks = [open_image(m, check_size=request.content_check()).convert("L") for m in request.masks] \
+        if request.masks else None
     batchable = masks is None and not request.preserve_color
     if not is_image_name(plan.output):
         _make_folder(plan.output)
     for run in batches(plan.jobs, batch_size, batchable):
-        contents = [open_image(job.content) for job in run]
+        contents = [open_image(job.content, check_size=request.content_check()) for job in run]
         options = dict(alpha=request.alpha, content_size=request.content_size, crop=request.crop)
         style = styles[run[0].style_key]
         if len(run) == 1:

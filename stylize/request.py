@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass, replace
 
 from .engine import MODELS
-from .errors import StylizeError
+from .errors import ImageTooLarge, StylizeError
 
 # Working sizes above this many pixels are refused unless the caller lifts the limit (tiles
 # make 64 MP feasible on a CPU, at minutes per image; beyond it memory, not time, runs out).
@@ -35,7 +35,15 @@ class StyleRequest:
     style_size: int = 512
     crop: bool = False
     model: str = "quality"
+    max_pixels: int = DEFAULT_MAX_PIXELS  # largest working size of any image (the server sets its own)
     blend: tuple | None = None  # set by check_inputs: ((name, weight), ...) parsed from style_name
+
+    def content_check(self):
+        """open_image's check_size for content images and masks."""
+        return working_size_check(self.content_size, self.max_pixels, "content size")
+
+    def style_check(self):
+        return working_size_check(self.style_size, self.max_pixels, "style size")
 
     @property
     def combines_styles(self):
@@ -95,6 +103,18 @@ def check_side(name, size, max_side=None):
     return int(size)
 
 
+def working_size_check(side, max_pixels, option):
+    """A check for open_image: refuse an image whose working size (shorter side scaled to `side`;
+    0 keeps it) exceeds max_pixels, before it is decoded."""
+    def check(width, height, name):
+        scale = side / min(width, height) if side else 1.0
+        w, h = round(width * scale), round(height * scale)
+        if w * h > max_pixels:
+            raise ImageTooLarge(f"{name} ({width}x{height}) would be worked on at {w}x{h} with {option} {side}, "
+                                f"over the limit of {max_pixels:,} pixels")
+    return check
+
+
 def check_inputs(request: StyleRequest, max_styles=None, max_side=None) -> StyleRequest:
     """Every rule about a request, checked once; returns the request with weights parsed and
     normalised and the bank blend parsed. Raises StylizeError saying what is wrong."""
@@ -111,12 +131,17 @@ def check_inputs(request: StyleRequest, max_styles=None, max_side=None) -> Style
         raise StylizeError(f"alpha must be between 0 and 1, got {alpha}")
     content_size = check_side("content_size", request.content_size, max_side)
     style_size = check_side("style_size", request.style_size, max_side)
+    if request.max_pixels <= 0:
+        raise StylizeError(f"max pixels must be more than 0, got {request.max_pixels}")
 
     blend, weights = None, request.style_weights
     if request.style_name:
         if weights is not None or request.masks is not None or request.preserve_color:
             raise StylizeError("style weights, masks and colour preservation need style images; "
                                "blend bank styles as NAME:W,NAME:W")
+        if request.model != "quality":  # a bank holds statistics of VGG-19's taps, which the fast encoder lacks
+            raise StylizeError(f"bank styles work with the quality model only; give the {request.model} model a "
+                               "style image")
         blend = parse_blend(request.style_name)
     if isinstance(weights, str):
         weights = parse_numbers(weights, "style weights")

@@ -68,7 +68,7 @@ class FastTrainConfig:
     encoder_iters: int = 1000  # phase 1 (distillation) ends here
     iters: int = 20_000  # phase 2 (decoder) runs up to here
     batch_size: int = 8
-    lr: float = 5e-4
+    lr: float = 1e-3
     lr_decay: float = 5e-5
     style_weight: float = 10.0
     image_size: int = 512

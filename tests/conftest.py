@@ -7,7 +7,8 @@ from PIL import Image
 from stylize.model import Decoder
 from stylize.engine import Engine
 from stylize.pipeline import Stylizer
-from stylize.weights import load_encoder, save_decoder
+from stylize.model import FAST, Encoder
+from stylize.weights import load_encoder, save_decoder, save_fast
 
 
 def gradient_image(size=(64, 48), seed=0, mode="RGB"):
@@ -71,3 +72,12 @@ def images(tmp_path):
     gradient_image((40, 40), 2).save(tmp_path / "style.png")
     gradient_image((50, 30), 3).save(tmp_path / "style2.jpg")
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def fast_file(tmp_path_factory):
+    """A randomly initialised fast model (slim encoder + slim skip decoder) in the shipped format."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "tiny_fast.safetensors"
+    save_fast(path, Encoder(FAST), Decoder("skip", FAST), {"iterations": 0, "note": "random, for tests"})
+    return path

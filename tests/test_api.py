@@ -5,6 +5,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+import stylize.images
 from api.main import create_app
 from api.settings import Settings, load_settings
 
@@ -14,6 +15,13 @@ from conftest import gradient_image, wait_ready
 def png(size=(64, 48), seed=0):
     buf = io.BytesIO()
     gradient_image(size, seed).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def flat_png(size):
+    """A one-colour PNG: a few KB however large."""
+    buf = io.BytesIO()
+    Image.new("RGB", size, (120, 80, 40)).save(buf, format="PNG")
     return buf.getvalue()
 
 
@@ -84,6 +92,11 @@ def test_repeated_style_is_served_from_the_cache(client):
     ({"styles": [png((40, 40), 2)] * 4}, 422, "too many style images"),
     ({"content_size": 4096}, 422, "max side 256"),
     ({"format": "bmp"}, 422, "format"),
+    ({"style_weights": "nan"}, 422, "style weights must be a finite number"),
+    ({"style_weights": "inf"}, 422, "style weights must be a finite number"),
+    ({"alpha": "nan"}, 422, "alpha"),
+    ({"styles": [flat_png((8000, 100))], "style_size": 256}, 413, "would be worked on at 20480x256"),
+    ({"model": "huge"}, 422, "model"),
 ])
 def test_bad_input_is_a_4xx_with_a_detail(client, kwargs, status, message):
     response = post(client, **kwargs)
@@ -109,11 +122,11 @@ def test_working_size_over_the_limit_is_413(client):
     panorama = io.BytesIO()
     gradient_image((2000, 20)).save(panorama, format="PNG")
     response = post(client, content=panorama.getvalue(), content_size=200)
-    assert response.status_code == 413 and "over the server's limit of 256^2 pixels" in response.json()["detail"]
+    assert response.status_code == 413 and "over the limit of 65,536 pixels" in response.json()["detail"]
 
 
 def test_decompression_bomb_is_413(client, monkeypatch):
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    monkeypatch.setattr(stylize.images, "MAX_PIXELS", 1000)
     response = post(client)
     assert response.status_code == 413 and "image too large" in response.json()["detail"]
 

@@ -77,6 +77,25 @@ def test_bad_style_specs(bank, spec, message):
         weights_of(bank, spec)
 
 
+def test_incomplete_or_malformed_bank_files_are_one_clear_error(bank, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    bank, _ = bank
+    save_bank(tmp_path / "b.safetensors", bank)
+    state = load_file(str(tmp_path / "b.safetensors"))
+    del state["layers.2.weight"]
+    from safetensors import safe_open
+
+    with safe_open(str(tmp_path / "b.safetensors"), framework="pt") as f:
+        meta = f.metadata()
+    save_file(state, str(tmp_path / "missing.safetensors"), metadata=meta)
+    with pytest.raises(StylizeError, match="incomplete: tensor 'layers.2.weight' is missing"):
+        load_bank(tmp_path / "missing.safetensors")
+    save_file(state, str(tmp_path / "json.safetensors"), metadata={"stylize_bank": "{not json"})
+    with pytest.raises(StylizeError, match="not a readable style bank"):
+        load_bank(tmp_path / "json.safetensors")
+
+
 def test_save_and_load_round_trip_with_thumbnails(bank, tmp_path):
     bank, _ = bank
     save_bank(tmp_path / "b.safetensors", bank, {"note": "test"})

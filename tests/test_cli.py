@@ -99,6 +99,7 @@ def bad_files(folder):
     gradient_image((64, 64)).save(buf)
     (folder / "truncated.jpg").write_bytes(buf.read_bytes()[:400])
     (folder / "bad_decoder.safetensors").write_bytes(b"nonsense")
+    Image.new("RGB", (8000, 100), (120, 80, 40)).save(folder / "strip.png")  # a few KB; 163840x2048 at 2048
 
 
 @pytest.mark.parametrize("change, message", [
@@ -114,17 +115,24 @@ def bad_files(folder):
     ({"--mask": "full.jpg"}, "masks must match the content size"),
     ({"--content-size": "-4"}, "must be 0 or more"),
     ({"--device": "tpu"}, "invalid choice"),
+    ({"--alpha": "nan"}, "alpha must be a finite number"),
+    ({"--style-weights": "nan"}, "style weights must be a finite number"),
+    ({"--style-weights": "inf"}, "style weights must be a finite number"),
+    ({"--content-size": "100000"}, "over the limit of 64,000,000 pixels"),
+    ({"--style": "strip.png", "--style-size": "2048"}, "would be worked on at 163840x2048"),
+    ({"--max-pixels": "100"}, "over the limit of 100 pixels"),
 ])
 def test_bad_input_is_one_error_line_and_no_output(images, decoder_file, capsys, tmp_path, change, message):
     bad_files(images)
     args = {"--content": "content.png", "--style": "style.png", "--decoder": str(decoder_file)}
     args.update(change)
-    argv = ["transfer"]
+    argv = ["transfer", *SMALL]  # first, so that a case's own --content-size or --style-size wins
     for key, value in args.items():
-        argv += [key, value if key in ("--alpha", "--style-weights", "--content-size", "--device")
+        argv += [key, value if key in ("--alpha", "--style-weights", "--content-size", "--style-size", "--device",
+                                       "--max-pixels")
                  or value == str(decoder_file) else images / value]
     out = tmp_path / "out"
-    fails(capsys, [*argv, "--output", out / "o.png", *SMALL], message, out)
+    fails(capsys, [*argv, "--output", out / "o.png"], message, out)
 
 
 def test_unwritable_output(images, decoder_file, capsys, tmp_path):

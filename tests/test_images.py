@@ -1,3 +1,4 @@
+import stylize.images
 import io
 
 import pytest
@@ -84,7 +85,7 @@ def test_missing_file_and_folder(tmp_path):
 
 def test_decompression_bomb_is_refused(tmp_path, monkeypatch):
     gradient_image((100, 100)).save(tmp_path / "big.png")
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    monkeypatch.setattr(stylize.images, "MAX_PIXELS", 1000)
     with pytest.raises(StylizeError, match="image too large"):
         open_image(tmp_path / "big.png")
 

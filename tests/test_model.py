@@ -135,3 +135,14 @@ def test_missing_and_garbage_decoder_files(tmp_path):
 
 def test_encoder_module_is_always_frozen():
     assert not any(p.requires_grad for p in Encoder().parameters())
+
+
+def test_malformed_decoder_metadata_is_one_clear_error(tmp_path):
+    from safetensors.torch import save_file
+
+    from stylize.weights import load_decoder
+
+    state = {k: v.contiguous() for k, v in Decoder("skip").state_dict().items()}
+    save_file(state, str(tmp_path / "d.safetensors"), metadata={"stylize": "{broken"})
+    with pytest.raises(StylizeError, match="malformed metadata"):
+        load_decoder(tmp_path / "d.safetensors")

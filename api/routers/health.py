@@ -1,4 +1,5 @@
 """Liveness, readiness, server information and the web page."""
+import importlib.resources
 from pathlib import Path
 
 from fastapi import APIRouter, Depends
@@ -9,7 +10,7 @@ import stylize
 from ..deps import CacheDep, ModelsDep, SettingsDep, ready_models
 
 router = APIRouter()
-STATIC = Path(__file__).resolve().parent.parent / "static"
+STATIC = Path(str(importlib.resources.files("api"))) / "static"  # package data: in the wheel too
 
 
 @router.get("/", include_in_schema=False)

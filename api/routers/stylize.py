@@ -9,7 +9,6 @@ from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from stylize.engine import StyleStats
 from stylize.errors import ImageTooLarge, StylizeError
 from stylize.images import encode_image, open_image
 from stylize.request import StyleRequest, check_inputs
@@ -20,28 +19,20 @@ router = APIRouter()
 MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 
 
-def check_working_size(image, size, max_side):
-    """Refuse an image whose working size (shorter side scaled to `size`) exceeds max_side^2."""
-    w, h = image.size
-    scale = size / min(w, h)
-    if w * h * scale * scale > max_side ** 2:
-        raise ImageTooLarge(f"at content_size {size} the {w}x{h} image would be {round(w * scale)}x"
-                            f"{round(h * scale)}, over the server's limit of {max_side}^2 pixels")
-
-
-def run_transfer(stylizer, request, bank, cache, max_side, fmt):
-    """Decode, stylise and encode one checked request (runs in a worker thread)."""
+def run_transfer(stylizer, request, bank, cache, fmt):
+    """Decode, stylise and encode one checked request (runs in a worker thread). Every image's
+    working size is checked from its header, before its pixels are decoded."""
     content_bytes, content_name = request.contents[0]
-    content = open_image(content_bytes, content_name)
-    check_working_size(content, request.content_size, max_side)
+    content = open_image(content_bytes, content_name, check_size=request.content_check())
     if request.blend is not None:
         styles = [bank.style_stats(bank.blend_weights(request.blend))]
     elif request.preserve_color:  # the style's colours depend on this content: nothing to cache
-        styles = [open_image(data, name) for data, name in request.styles]
+        styles = [open_image(data, name, check_size=request.style_check()) for data, name in request.styles]
     else:
         styles = [cache.get_or_compute(
             (stylizer.engine.model, hashlib.sha256(data).hexdigest(), request.style_size),
-            lambda: stylizer.prepare_style(open_image(data, name), request.style_size))
+            lambda: stylizer.prepare_style(open_image(data, name, check_size=request.style_check()),
+                                           request.style_size))
             for data, name in request.styles]
     result = stylizer.transfer(content, styles, weights=request.style_weights, alpha=request.alpha,
                                preserve_color=request.preserve_color, content_size=request.content_size,
@@ -78,16 +69,14 @@ async def stylize_image(
             contents=((await content.read(), content.filename or "content"),),
             styles=tuple([(await s.read(), s.filename or "style") for s in style or []]),
             style_name=style_name, style_weights=style_weights, alpha=alpha, preserve_color=preserve_color,
-            content_size=content_size, style_size=style_size, model=model or settings.default_model),
+            content_size=content_size, style_size=style_size, model=model or settings.default_model,
+            max_pixels=settings.max_side ** 2),
             max_styles=settings.max_styles, max_side=settings.max_side)
         stylizer = models.get(request.model)
-        if request.blend is not None and (models.bank is None or request.model != "quality"):
-            raise StylizeError("bank styles (style_name) work with the quality model only; send a style image "
-                               "for the fast model" if models.bank else
-                               "this server has no style bank; send a style image instead")
+        if request.blend is not None and models.bank is None:
+            raise StylizeError("this server has no style bank; send a style image instead")
         async with admission.slot():
-            data = await run_in_threadpool(run_transfer, stylizer, request, models.bank, cache, settings.max_side,
-                                           format)
+            data = await run_in_threadpool(run_transfer, stylizer, request, models.bank, cache, format)
     except StylizeError as e:
         raise HTTPException(413 if isinstance(e, ImageTooLarge) else 422, str(e)) from None
     stem = re.sub(r"[^A-Za-z0-9._-]", "_", Path(content.filename or "image").stem)[:80]

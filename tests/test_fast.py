@@ -1,0 +1,116 @@
+"""The fast model: a slim distilled encoder and decoder behind the same engine, CLI and API."""
+import io
+
+import pytest
+import torch
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from api.main import create_app
+from api.settings import Settings
+from cli.main import main
+from stylize.engine import Engine
+from stylize.errors import StylizeError
+from stylize.images import to_tensor
+from stylize.model import FAST, Decoder, Encoder
+from stylize.train_config import FastTrainConfig
+from stylize.train_fast import export_fast, train_fast
+from stylize.training_loop import load_checkpoint
+from stylize.weights import load_fast, read_metadata
+
+from conftest import gradient_image, wait_ready
+
+SMALL = ["--content-size", "32", "--style-size", "32"]
+
+
+def test_fast_shape_is_a_quarter_of_vgg(fast_file):
+    encoder, decoder = load_fast(fast_file)
+    taps = encoder(torch.rand(1, 3, 32, 48))
+    assert [tuple(t.shape) for t in taps] == [(1, 16, 32, 48), (1, 32, 16, 24), (1, 64, 8, 12), (1, 128, 4, 6)]
+    assert decoder.reads == (0, 1, 2, 3) and decoder(taps).shape == (1, 3, 32, 48)
+    assert read_metadata(fast_file)["shape"]["widths"] == [16, 32, 64, 128]
+    vgg_params = sum(p.numel() for p in Encoder().parameters()) + sum(p.numel() for p in Decoder("skip").parameters())
+    fast_params = sum(p.numel() for p in encoder.parameters()) + sum(p.numel() for p in decoder.parameters())
+    assert fast_params * 15 < vgg_params
+
+
+def test_fast_engine_stylizes_like_the_quality_one(fast_file):
+    engine = Engine.load("fast", fast_file, device="cpu", precision="fp32")
+    content, style = to_tensor(gradient_image((61, 45), 1)), to_tensor(gradient_image((40, 40), 2))
+    stats = engine.style_stats(style)
+    assert [m.shape[1] for m in stats.means] == [16, 32, 64, 128]
+    out = engine.stylize_tensor(content, stats)
+    assert out.shape == (3, 45, 61) and 0 <= out.min() and out.max() <= 1
+    with torch.no_grad():  # alpha 0 is the decoded content, as with the quality model
+        expected = engine.decoder(engine.encoder(content[None, :, :40, :56]))[0].clamp(0, 1)
+    torch.testing.assert_close(engine.stylize_tensor(content[:, :40, :56], stats, alpha=0.0), expected)
+
+
+def test_fast_model_errors(tmp_path, fast_file):
+    with pytest.raises(StylizeError, match="fast model file not found"):
+        Engine.load("fast", tmp_path / "none.safetensors")
+    with pytest.raises(StylizeError, match="applies to the quality model only"):
+        Engine.load("fast", fast_file, vgg_path=tmp_path / "vgg.pth")
+    bad = tmp_path / "bad.safetensors"
+    from stylize.weights import save_decoder
+
+    save_decoder(bad, Decoder("skip"), {})  # a quality decoder is not a fast model
+    with pytest.raises(StylizeError, match="does not fit the fast model"):
+        Engine.load("fast", bad)
+
+
+def test_cli_model_fast(images, fast_file, capsys):
+    out = images / "fast.png"
+    assert main(["transfer", "--model", "fast", "--content", str(images / "content.png"), "--style",
+                 str(images / "style.png"), "--decoder", str(fast_file), "--output", str(out), *SMALL]) == 0
+    assert Image.open(out).size == (43, 32)
+    code = main(["transfer", "--model", "fast", "--content", str(images / "content.png"), "--bank", "x.safetensors",
+                 "--style", "starry", "--decoder", str(fast_file), "--output", str(images / "x.png"), *SMALL])
+    err = capsys.readouterr().err
+    assert code == 2 and "bank styles work with the quality model only" in err
+    assert not (images / "x.png").exists()
+
+
+def test_api_model_field(decoder_file, fast_file):
+    app = create_app(Settings(decoder=str(decoder_file), fast_model=str(fast_file), device="cpu"))
+    with TestClient(app) as client:
+        wait_ready(client)
+        assert sorted(client.get("/v1/info").json()["models"]) == ["fast", "quality"]
+        buf, style = io.BytesIO(), io.BytesIO()
+        gradient_image((64, 48)).save(buf, format="PNG")
+        gradient_image((40, 40), 2).save(style, format="PNG")
+        files = [("content", ("c.png", buf.getvalue(), "image/png")), ("style", ("s.png", style.getvalue(), "image/png"))]
+        ok = client.post("/v1/stylize", files=files, data={"model": "fast", "content_size": "32", "style_size": "32"})
+        assert ok.status_code == 200 and ok.headers["x-model"] == "fast"
+        assert Image.open(io.BytesIO(ok.content)).size == (43, 32)
+        default = client.post("/v1/stylize", files=files, data={"content_size": "32", "style_size": "32"})
+        assert default.headers["x-model"] == "quality" and default.content != ok.content
+        bad = client.post("/v1/stylize", files=files, data={"model": "tiny", "content_size": "32"})
+        assert bad.status_code == 422 and "model" in bad.json()["detail"]
+
+
+@pytest.fixture
+def folders(tmp_path):
+    for kind, seeds in (("content", range(3)), ("style", range(10, 13))):
+        (tmp_path / kind).mkdir()
+        for seed in seeds:
+            gradient_image((48, 40), seed).save(tmp_path / kind / f"{seed}.png")
+    return tmp_path
+
+
+def test_train_fast_distils_then_trains_the_decoder_and_resumes(folders, tmp_path):
+    cfg = dict(content_dir=str(folders / "content"), style_dir=str(folders / "style"), out=str(tmp_path / "run"),
+               encoder_iters=2, batch_size=2, image_size=40, crop_size=32, workers=0, save_every=2, device="cpu")
+    train_fast(FastTrainConfig(**cfg, iters=3))
+    first = load_checkpoint(tmp_path / "run" / "checkpoint_00000003.pt")
+    assert first["kind"] == "fast" and set(first["losses"]) == {"content", "style"}
+    state = train_fast(FastTrainConfig(**cfg, iters=5, resume="auto"))
+    assert state["iteration"] == 5
+    # The student stopped learning when the decoder phase began.
+    assert all(torch.equal(a, b) for a, b in zip(first["student"].values(), state["student"].values()))
+    assert any(not torch.equal(a, b) for a, b in zip(first["decoder"].values(), state["decoder"].values()))
+    target = tmp_path / "fast.safetensors"
+    meta = export_fast(tmp_path / "run" / "checkpoint_00000005.pt", target)
+    assert (meta["encoder_iterations"], meta["decoder_iterations"]) == (2, 3)
+    encoder, decoder = load_fast(target)
+    assert encoder.shape == FAST and decoder.metadata["iterations"] == 5

@@ -1,0 +1,79 @@
+"""The one place where a request's rules live: stylize.request.check_inputs, and the job planner."""
+from pathlib import Path
+
+import pytest
+
+from stylize.errors import ImageTooLarge, StylizeError
+from stylize.jobs import batches, plan_jobs
+from stylize.request import StyleRequest, check_inputs, parse_blend, working_size_check
+
+
+def request(**fields):
+    return StyleRequest(**{"contents": ("photo.jpg",), "styles": ("a.jpg", "b.jpg"), **fields})
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"alpha": float("nan")}, "alpha must be a finite number"),
+    ({"alpha": float("inf")}, "alpha must be a finite number"),
+    ({"alpha": 1.5}, "alpha must be between 0 and 1"),
+    ({"style_weights": "nan,1"}, "style weights must be a finite number"),
+    ({"style_weights": "inf,inf"}, "style weights must be a finite number"),
+    ({"style_weights": "1"}, "got 1 style weights for 2"),
+    ({"style_weights": "0,0"}, "not all zero"),
+    ({"style_weights": "1,-1"}, "non-negative"),
+    ({"style_weights": "1,x"}, "comma-separated numbers"),
+    ({"masks": ("m.png",)}, "got 1 masks for 2"),
+    ({"masks": ("m.png", "n.png"), "style_weights": "1,1"}, "either masks or style weights"),
+    ({"styles": (), "style_name": "starry:nan"}, "finite number"),
+    ({"styles": (), "style_name": "starry:0.5,wave:0.2"}, "must sum to 1"),
+    ({"styles": (), "style_name": "starry", "preserve_color": True}, "need style images"),
+    ({"styles": (), "style_name": "starry", "model": "fast"}, "quality model only"),
+    ({"styles": ()}, "either style images or a bank style"),
+    ({"model": "tiny"}, "unknown model"),
+    ({"content_size": -1}, "content_size must be 0 or more"),
+    ({"max_pixels": 0}, "max pixels must be more than 0"),
+])
+def test_every_rule_is_one_clear_error(fields, message):
+    with pytest.raises(StylizeError, match=message):
+        check_inputs(request(**fields))
+
+
+def test_server_limits():
+    with pytest.raises(StylizeError, match="max side 256"):
+        check_inputs(request(content_size=4096), max_side=256)
+    with pytest.raises(StylizeError, match="between 1 and"):
+        check_inputs(request(style_size=0), max_side=256)
+    with pytest.raises(StylizeError, match="too many style images: 2"):
+        check_inputs(request(), max_styles=1)
+
+
+def test_checked_request_has_normalised_weights_and_a_parsed_blend():
+    assert check_inputs(request(style_weights="3,1")).style_weights == (0.75, 0.25)
+    checked = check_inputs(request(styles=(), style_name="starry:0.25, wave:0.75"))
+    assert checked.blend == (("starry", 0.25), ("wave", 0.75))
+    assert parse_blend("starry") == (("starry", 1.0),)
+
+
+def test_working_size_check_counts_the_resized_image():
+    check = working_size_check(512, 1_000_000, "style size")
+    check(512, 512, "ok.png")  # 0.26 MP
+    with pytest.raises(ImageTooLarge, match=r"style.png \(8000x100\) would be worked on at 40960x512"):
+        check(8000, 100, "style.png")  # a thin strip blows up when its shorter side becomes 512
+    working_size_check(0, 1_000_000, "content size")(1000, 1000, "keeps.png")  # 0 keeps the size
+    with pytest.raises(ImageTooLarge):
+        working_size_check(100_000, 64_000_000, "content size")(64, 48, "photo.png")
+
+
+def test_plan_names_outputs_and_batches_consecutive_jobs_of_one_style():
+    plain = check_inputs(request(contents=("x/p1.jpg", "x/p2.jpg")))
+    plan = plan_jobs(plain, Path("out"), "png")
+    assert [str(j.output) for j in plan.jobs] == ["out/p1_stylized_a.png", "out/p2_stylized_a.png",
+                                                  "out/p1_stylized_b.png", "out/p2_stylized_b.png"]
+    assert [len(run) for run in batches(plan.jobs, 8, batchable=True)] == [2, 2]
+    assert [len(run) for run in batches(plan.jobs, 8, batchable=False)] == [1, 1, 1, 1]
+    combined = plan_jobs(check_inputs(request(style_weights="1,1")), None, "jpg")
+    assert [str(j.output) for j in combined.jobs] == ["output/photo_stylized_a+b.jpg"]
+    bank = plan_jobs(check_inputs(request(styles=(), style_name="starry:0.5,wave:0.5")), Path("r.png"))
+    assert [str(j.output) for j in bank.jobs] == ["r.png"]
+    with pytest.raises(StylizeError, match="is a file name, but this run makes several images"):
+        plan_jobs(plain, Path("one.png"))
