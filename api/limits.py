@@ -5,7 +5,6 @@ import threading
 from collections import OrderedDict
 from contextlib import asynccontextmanager
 
-from fastapi import HTTPException
 from fastapi.responses import JSONResponse
 
 
@@ -77,20 +76,49 @@ class StyleCache:
 
 
 class Admission:
-    """At most `running` jobs at once and `waiting` more in line; beyond that, refuse."""
+    """At most `running` stylisations at once and `waiting` more in line; beyond that, refuse.
+
+    A request is admitted (counted) by the AdmissionGate middleware before its body is read, so
+    a burst can hold at most (running + waiting) x max_upload bytes of uploads in memory; the
+    endpoint then waits for one of the `running` slots.
+    """
 
     def __init__(self, running, waiting):
         self.semaphore = asyncio.Semaphore(running)
-        self.capacity, self.admitted = running + waiting, 0
+        self.capacity, self.admitted, self.running = running + waiting, 0, 0
+
+    @property
+    def queued(self):
+        return self.admitted - self.running
 
     @asynccontextmanager
-    async def slot(self):
-        if self.admitted >= self.capacity:
-            raise HTTPException(503, "server busy: too many requests in progress, retry shortly",
-                                headers={"Retry-After": "1"})
-        self.admitted += 1
-        try:
-            async with self.semaphore:
+    async def run(self):
+        async with self.semaphore:
+            self.running += 1
+            try:
                 yield
+            finally:
+                self.running -= 1
+
+
+class AdmissionGate:
+    """ASGI middleware: count requests to `paths` against the admission capacity before their
+    bodies are read; over capacity, answer 503 with Retry-After at once."""
+
+    def __init__(self, app, admission, paths, on_reject=None):
+        self.app, self.admission, self.paths, self.on_reject = app, admission, set(paths), on_reject
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] not in self.paths:
+            return await self.app(scope, receive, send)
+        if self.admission.admitted >= self.admission.capacity:
+            if self.on_reject is not None:
+                self.on_reject("busy")
+            response = JSONResponse({"detail": "server busy: too many requests in progress, retry shortly"}, 503,
+                                    headers={"Retry-After": "1"})
+            return await response(scope, receive, send)
+        self.admission.admitted += 1
+        try:
+            await self.app(scope, receive, send)
         finally:
-            self.admitted -= 1
+            self.admission.admitted -= 1

@@ -6,18 +6,21 @@ in worker threads, at most `max_concurrency` at once, with a bounded queue behin
 that the server answers 503 with Retry-After instead of piling up memory.
 """
 import logging
+import threading
 import time
 from contextlib import asynccontextmanager
 
+import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 import stylize
 
-from .limits import Admission, BodyLimit, StyleCache
+from .limits import Admission, AdmissionGate, BodyLimit, StyleCache
+from .metrics import Metrics
 from .models import LoadedModels
-from .routers import health, styles, stylize as stylize_router
+from .routers import health, metrics, styles, stylize as stylize_router
 from .settings import Settings, load_settings
 
 access_log = logging.getLogger("stylize.access")
@@ -42,20 +45,53 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.models = LoadedModels(settings)
     app.state.style_cache = StyleCache(settings.style_cache_size)
     app.state.admission = Admission(settings.max_concurrency, settings.max_queue)
+    app.state.stopping = threading.Event()  # set on SIGTERM/SIGINT: work in flight ends at its next stage
+    app.state.metrics = Metrics(app.state.admission, app.state.style_cache, app.state.models)
+    # Outermost last: the body limit and the admission gate act before any body is read.
+    app.add_middleware(AdmissionGate, admission=app.state.admission, paths=["/v1/stylize"],
+                       on_reject=app.state.metrics.reject)
     app.add_middleware(BodyLimit, limit=int(settings.max_upload_mb * 2**20))
 
     @app.middleware("http")
-    async def log_access(request: Request, call_next):
+    async def log_and_count(request: Request, call_next):
         start = time.perf_counter()
-        response = await call_next(request)
+        app.state.metrics.in_flight.inc()
+        try:
+            response = await call_next(request)
+        finally:
+            app.state.metrics.in_flight.dec()
+        seconds = time.perf_counter() - start
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        app.state.metrics.observe(route, request.method, response.status_code, seconds)
         access_log.info("method=%s path=%s status=%d ms=%.1f", request.method, request.url.path,
-                        response.status_code, (time.perf_counter() - start) * 1000)
+                        response.status_code, seconds * 1000)
         return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request, exc):
         return JSONResponse({"detail": "; ".join(_problem_text(e) for e in exc.errors())}, 422)
 
-    for router in (health.router, styles.router, stylize_router.router):
+    for router in (health.router, styles.router, stylize_router.router, metrics.router):
         app.include_router(router)
     return app
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, telling the app when a stop signal arrives, so that work in flight ends at its
+    next stage boundary (with 503) instead of holding the shutdown for minutes."""
+
+    def __init__(self, config, app):
+        super().__init__(config)
+        self.stylize_app = app
+
+    def handle_exit(self, sig, frame):
+        self.stylize_app.state.stopping.set()
+        super().handle_exit(sig, frame)
+
+
+def serve(settings: Settings, host="127.0.0.1", port=8000):
+    """Run the API under uvicorn until SIGTERM/SIGINT; stops within settings.graceful_timeout."""
+    app = create_app(settings)
+    config = uvicorn.Config(app, host=host, port=port, access_log=False, log_config=None,
+                            timeout_graceful_shutdown=settings.graceful_timeout)
+    _Server(config, app).run()

@@ -2,6 +2,7 @@
 the background at startup so that /healthz answers at once and /readyz says when they are in."""
 import logging
 import threading
+import time
 
 from stylize.bank import DEFAULT_BANK, load_bank
 from stylize.engine import MODELS
@@ -16,6 +17,7 @@ class LoadedModels:
     def __init__(self, settings):
         self.settings = settings
         self.stylizers, self.bank, self.error = {}, None, None
+        self.load_seconds = {}
 
     @property
     def ready(self):
@@ -24,9 +26,14 @@ class LoadedModels:
     def load(self):
         s = self.settings
         try:
+            start = time.perf_counter()
             quality = Stylizer.from_files("quality", s.decoder, s.vgg, s.device, s.precision)
+            self.load_seconds["quality"] = time.perf_counter() - start
             fast_path = s.fast_model or (DEFAULT_FAST if DEFAULT_FAST.exists() else None)
+            start = time.perf_counter()
             fast = Stylizer.from_files("fast", fast_path, None, s.device, s.precision) if fast_path else None
+            if fast is not None:
+                self.load_seconds["fast"] = time.perf_counter() - start
             bank_path = s.bank or (DEFAULT_BANK if DEFAULT_BANK.exists() else None)
             self.bank = load_bank(bank_path, quality.engine.decoder) if bank_path else None
             self.stylizers = {name: st for name, st in (("quality", quality), ("fast", fast)) if st is not None}

@@ -92,10 +92,8 @@ def export(args):
 
 
 def serve(args):
-    import uvicorn
-
-    from api.main import create_app
+    from api.main import serve as serve_api
     from api.settings import Settings, load_settings
 
     settings = load_settings(**{name: getattr(args, name) for name in Settings.model_fields if hasattr(args, name)})
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, access_log=False, log_config=None)
+    serve_api(settings, args.host, args.port)

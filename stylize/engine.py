@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from .device import pick_device
-from .errors import StylizeError
+from .errors import StylizeError, check_stop
 from .model import DOWNSCALE
 from .style_layers import EPS, AdaIN, mean_std
 from .tiling import ramp, spans
@@ -124,34 +124,41 @@ class Engine:
             return self.decoder(taps).float()
 
     @torch.inference_mode()
-    def style_stats(self, style):
-        """(3, H, W) style image in [0, 1] -> its StyleStats (from tiles if it is large)."""
+    def style_stats(self, style, should_stop=None):
+        """(3, H, W) style image in [0, 1] -> its StyleStats (from tiles if it is large).
+
+        should_stop: a callable checked between stages and tiles; a reason it returns ends the
+        work with stylize.errors.Cancelled (deadlines, shutdown)."""
         x = pad_to_multiple(style[None].to(self.device))
         if x.shape[-1] * x.shape[-2] > self.max_untiled_pixels:
-            stats = self._whole_image_stats(x, levels=range(4))
+            stats = self._whole_image_stats(x, levels=range(4), should_stop=should_stop)
         else:
             stats = [mean_std(t) for t in self.encode(x)]
         return StyleStats(tuple(m for m, _ in stats), tuple(s for _, s in stats))
 
     @torch.inference_mode()
-    def stylize_tensor(self, content, style, masks=None, alpha=1.0):
+    def stylize_tensor(self, content, style, masks=None, alpha=1.0, should_stop=None):
         """Stylise a (3, H, W) content tensor, or a (B, 3, H, W) batch of same-size images (one
         pass for all: faster on a GPU); returns the same shape, in [0, 1].
 
         style: one StyleStats (blend several with `blend`), or, with masks, a list of them.
         masks: one (H, W) tensor per style; each content position takes the style whose mask is
         largest there. alpha: 0 = content, 1 = style. Inputs are checked by stylize.request.
+        should_stop: as in style_stats.
         """
         batch = content if content.dim() == 4 else content[None]
         h, w = batch.shape[-2:]
         if masks is None and h * w > self.max_untiled_pixels:  # tiles: one image at a time
-            out = torch.cat([self._stylize_tiled(pad_to_multiple(image[None].to(self.device)), style, alpha)
-                             for image in batch])
+            out = torch.cat([self._stylize_tiled(pad_to_multiple(image[None].to(self.device)), style, alpha,
+                                                 should_stop) for image in batch])
         else:
             if masks is not None:
                 masks = pad_to_multiple(torch.stack([m.to(self.device, torch.float32) for m in masks])[None])
             x = pad_to_multiple(batch.to(self.device))
-            out = self.decode(self.stylize_features(self.encode(x), style, masks, alpha))
+            check_stop(should_stop)
+            taps = self.encode(x)
+            check_stop(should_stop)
+            out = self.decode(self.stylize_features(taps, style, masks, alpha))
         out = out[..., :h, :w].clamp(0, 1)
         return out if content.dim() == 4 else out[0]
 
@@ -184,11 +191,12 @@ class Engine:
             for c in cols:
                 yield r, c, x[..., r.start:r.end, c.start:c.end]
 
-    def _whole_image_stats(self, x, levels=None):
+    def _whole_image_stats(self, x, levels=None, should_stop=None):
         """Per-level mean/std of the whole image's taps, summed over the tiles' cores (float64)."""
         levels = self.stylised_levels if levels is None else levels
         sums, squares, count = {}, {}, {}
         for r, c, tile in self._tiles(x):
+            check_stop(should_stop)
             taps = self.encode(tile)
             for level in levels:
                 scale = 2 ** level
@@ -204,13 +212,14 @@ class Engine:
             stats[level] = (mean.float(), (var + EPS).sqrt().float())
         return stats
 
-    def _stylize_tiled(self, x, style, alpha):
+    def _stylize_tiled(self, x, style, alpha, should_stop=None):
         """Two passes over overlapping tiles: whole-image statistics, then stylise and blend."""
-        content_stats = self._whole_image_stats(x)
+        content_stats = self._whole_image_stats(x, should_stop=should_stop)
         out = torch.zeros(1, 3, *x.shape[-2:], device=self.device)
         total = torch.zeros(1, 1, *x.shape[-2:], device=self.device)
         h, w = x.shape[-2:]
         for r, c, tile in self._tiles(x):
+            check_stop(should_stop)
             taps = self.stylize_features(self.encode(tile), style, alpha=alpha, content_stats=content_stats)
             weight = ramp(r, h, self.overlap, self.device)[:, None] * ramp(c, w, self.overlap, self.device)[None, :]
             out[..., r.start:r.end, c.start:c.end] += self.decode(taps) * weight

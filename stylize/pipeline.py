@@ -23,20 +23,21 @@ class Stylizer:
         """Load a model: `quality` (VGG-19 + the shipped decoder, or `decoder_path`) or `fast`."""
         return cls(Engine.load(model, decoder_path, vgg_path, device, precision))
 
-    def prepare_style(self, style, style_size=512, crop=False, like=None):
+    def prepare_style(self, style, style_size=512, crop=False, like=None, should_stop=None):
         """PIL style image -> StyleStats, to reuse across many content images. With `like` (a
         content tensor), the style's colours are matched to it first (colour preservation)."""
         style_t = to_tensor(prepare(style, style_size, crop))
         if like is not None:
             style_t = match_color(style_t, like)
-        return self.engine.style_stats(style_t)
+        return self.engine.style_stats(style_t, should_stop)
 
     def transfer(self, content, styles, weights=None, masks=None, alpha=1.0, preserve_color=False,
-                 content_size=512, style_size=512, crop=False):
+                 content_size=512, style_size=512, crop=False, should_stop=None):
         """PIL content image + PIL style images (or precomputed StyleStats) -> PIL image.
 
         weights: blend weights summing to 1, one per style (None for a single style or masks).
         masks: PIL images the size of the (unresized) content image, one per style.
+        should_stop: checked between stages and tiles (see Engine.style_stats).
         """
         for mask in masks or ():
             if mask.size != content.size:
@@ -50,12 +51,13 @@ class Stylizer:
                     raise StylizeError("preserve_color needs the style image itself, not cached statistics")
                 stats.append(style)
             else:
-                stats.append(self.prepare_style(style, style_size, crop, like=content_t if preserve_color else None))
+                stats.append(self.prepare_style(style, style_size, crop, like=content_t if preserve_color else None,
+                                                should_stop=should_stop))
         if masks:
             mask_t = [to_tensor(prepare(m.convert("RGB"), content_size, crop))[0] for m in masks]
-            return to_image(self.engine.stylize_tensor(content_t, stats, mask_t, alpha))
+            return to_image(self.engine.stylize_tensor(content_t, stats, mask_t, alpha, should_stop))
         style = blend(stats, weights or [1.0])
-        return to_image(self.engine.stylize_tensor(content_t, style, alpha=alpha))
+        return to_image(self.engine.stylize_tensor(content_t, style, alpha=alpha, should_stop=should_stop))
 
     def transfer_batch(self, contents, style, alpha=1.0, content_size=512, crop=False):
         """Several PIL content images with one style (StyleStats) -> PIL images; those of the same

@@ -2,6 +2,7 @@
 import io
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -25,28 +26,46 @@ def free_port():
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(decoder_file, tmp_path_factory):
+def start_server(decoder_file, log, *options):
+    """`stylize serve` on a free loopback port, once its model is ready: (process, base URL)."""
     port = free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--decoder",
-                                 str(decoder_file), "--device", "cpu", "--max-concurrency", "2", "--max-queue", "2"],
+                                 str(decoder_file), "--device", "cpu", *options],
                                 cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
     while time.time() < deadline:
         try:
             if httpx.get(f"{base}/readyz").status_code == 200:
-                break
+                return proc, base
         except httpx.TransportError:
             pass
         if proc.poll() is not None:
             raise AssertionError(log.read_text())
         time.sleep(0.2)
+    proc.kill()
+    raise AssertionError(f"server never became ready: {log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def server(decoder_file, tmp_path_factory):
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    proc, base = start_server(decoder_file, log, "--max-concurrency", "2", "--max-queue", "2")
     yield base, log
     proc.terminate()
     proc.wait(timeout=30)
+
+
+def slow_request(base, timeout=120):
+    """A request that runs for tens of seconds on 2 cores: a small smooth photo worked on at
+    2048 px, which goes through 512 px tiles (two passes of 25 tiles)."""
+    buf = io.BytesIO()
+    Image.linear_gradient("L").convert("RGB").resize((128, 128)).save(buf, format="PNG")
+    files = [("content", ("big.png", buf.getvalue(), "image/png")),
+             ("style", ("s.png", image_bytes((64, 64), 2), "image/png"))]
+    return httpx.post(f"{base}/v1/stylize", files=files, data={"content_size": "2048", "style_size": "64"},
+                      timeout=timeout)
 
 
 def image_bytes(size, seed):
@@ -82,6 +101,82 @@ def test_burst_is_served_or_refused_never_lost(server):
         assert refused.headers["retry-after"] and "busy" in refused.json()["detail"]
     assert httpx.get(f"{base}/healthz").status_code == 200
     assert stylize_request(base).status_code == 200
+
+
+def test_sigterm_during_a_slow_request_stops_within_the_grace_period(decoder_file, tmp_path):
+    proc, base = start_server(decoder_file, tmp_path / "server.log", "--graceful-timeout", "10")
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(slow_request, base)
+        time.sleep(3)  # the request is in its tiles now
+        assert not answer.done()
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        stopped_after = time.monotonic() - sent
+        response = answer.result(timeout=5)
+    assert stopped_after < 12, stopped_after  # within the 10 s grace period (and some slack)
+    assert response.status_code == 503 and "shutting down" in response.json()["detail"]
+
+
+def test_request_deadline_answers_503_and_frees_the_slot(decoder_file, tmp_path):
+    proc, base = start_server(decoder_file, tmp_path / "server.log", "--request-timeout", "1",
+                              "--max-concurrency", "1", "--max-queue", "0")
+    try:
+        start = time.monotonic()
+        response = slow_request(base)
+        assert response.status_code == 503 and "longer than the server's limit of 1 s" in response.json()["detail"]
+        assert time.monotonic() - start < 15
+        assert stylize_request(base).status_code == 200  # the only slot is free again
+        metrics = httpx.get(f"{base}/metrics").text
+        assert 'stylize_rejections_total{reason="timeout"} 1.0' in metrics
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_burst_with_oversized_requests_never_fails_or_loses_one(decoder_file, tmp_path):
+    proc, base = start_server(decoder_file, tmp_path / "server.log", "--max-concurrency", "2", "--max-queue", "6",
+                              "--max-upload-mb", "1", "--max-side", "512")
+    strip = io.BytesIO()
+    Image.new("RGB", (8000, 100), (120, 80, 40)).save(strip, format="PNG")
+
+    def one(i):
+        if i % 4 == 1:  # a style whose working size is over the limit
+            files = [("content", ("c.png", image_bytes((96, 64), i), "image/png")),
+                     ("style", ("s.png", strip.getvalue(), "image/png"))]
+            return httpx.post(f"{base}/v1/stylize", files=files, data={"style_size": "512"}, timeout=120)
+        if i % 4 == 2:  # a body over the upload limit
+            files = [("content", ("c.png", b"\0" * (2 * 2**20), "image/png"))]
+            return httpx.post(f"{base}/v1/stylize", files=files, timeout=120)
+        return stylize_request(base, 128)
+
+    try:
+        with ThreadPoolExecutor(32) as pool:
+            answers = list(pool.map(one, range(32)))
+        codes = [a.status_code for a in answers]
+        assert len(codes) == 32 and 500 not in codes and set(codes) <= {200, 413, 503}, codes
+        assert 200 in codes and 413 in codes
+        assert httpx.get(f"{base}/healthz").status_code == 200 and stylize_request(base).status_code == 200
+        peak_kb = int(next(line for line in open(f"/proc/{proc.pid}/status") if line.startswith("VmHWM")).split()[1])
+        print(f"burst of 32: {codes.count(200)} x 200, {codes.count(413)} x 413, {codes.count(503)} x 503; "
+              f"server peak memory {peak_kb / 1024:.0f} MB")
+        metrics = httpx.get(f"{base}/metrics").text
+        for name in ("stylize_requests_total", "stylize_request_seconds_bucket", "stylize_requests_in_flight",
+                     "stylize_queue_depth", "stylize_style_cache_hits", "stylize_model_load_seconds"):
+            assert name in metrics, name
+        assert 'route="/v1/stylize",status="413"' in metrics
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_bad_environment_value_is_one_line_at_startup(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "cli.main", "serve", "--port", str(free_port())], cwd=REPO,
+                            env={**os.environ, "STYLIZE_MAX_CONCURRENCY": "lots"}, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: bad server setting: STYLIZE_MAX_CONCURRENCY"), lines
 
 
 def test_web_page_in_chromium(server, tmp_path):

@@ -5,11 +5,11 @@ import time
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Form, HTTPException, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from stylize.errors import ImageTooLarge, StylizeError
+from stylize.errors import Cancelled, ImageTooLarge, StylizeError, check_stop
 from stylize.images import encode_image, open_image
 from stylize.request import StyleRequest, check_inputs
 
@@ -19,9 +19,21 @@ router = APIRouter()
 MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 
 
-def run_transfer(stylizer, request, bank, cache, fmt):
+def stop_condition(stopping, deadline, timeout):
+    """The should_stop callable of one request: the server is stopping, or its deadline passed."""
+    def should_stop():
+        if stopping.is_set():
+            return "the server is shutting down; retry shortly"
+        if time.monotonic() > deadline:
+            return f"the request took longer than the server's limit of {timeout:g} s"
+        return None
+    return should_stop
+
+
+def run_transfer(stylizer, request, bank, cache, fmt, should_stop):
     """Decode, stylise and encode one checked request (runs in a worker thread). Every image's
     working size is checked from its header, before its pixels are decoded."""
+    check_stop(should_stop)
     content_bytes, content_name = request.contents[0]
     content = open_image(content_bytes, content_name, check_size=request.content_check())
     if request.blend is not None:
@@ -32,11 +44,11 @@ def run_transfer(stylizer, request, bank, cache, fmt):
         styles = [cache.get_or_compute(
             (stylizer.engine.model, hashlib.sha256(data).hexdigest(), request.style_size),
             lambda: stylizer.prepare_style(open_image(data, name, check_size=request.style_check()),
-                                           request.style_size))
+                                           request.style_size, should_stop=should_stop))
             for data, name in request.styles]
     result = stylizer.transfer(content, styles, weights=request.style_weights, alpha=request.alpha,
                                preserve_color=request.preserve_color, content_size=request.content_size,
-                               style_size=request.style_size)
+                               style_size=request.style_size, should_stop=should_stop)
     return encode_image(result, fmt)
 
 
@@ -48,7 +60,7 @@ def run_transfer(stylizer, request, bank, cache, fmt):
                         422: {"description": "Bad input, with a `detail` saying what"},
                         503: {"description": "Model loading or server busy (see Retry-After)"}})
 async def stylize_image(
-    models: ReadyModelsDep, settings: SettingsDep, cache: CacheDep, admission: AdmissionDep,
+    http: Request, models: ReadyModelsDep, settings: SettingsDep, cache: CacheDep, admission: AdmissionDep,
     content: Annotated[UploadFile, File(description="The photo to stylize")],
     style: Annotated[list[UploadFile] | None, File(description="One or more style images (paintings)")] = None,
     style_name: Annotated[str | None, Form(description="Instead of style images: a bank style, or a blend "
@@ -64,6 +76,9 @@ async def stylize_image(
     format: Annotated[Literal["png", "jpeg", "webp"], Form(description="Output format")] = "png",
 ):
     start = time.perf_counter()
+    should_stop = stop_condition(http.app.state.stopping, time.monotonic() + settings.request_timeout,
+                                 settings.request_timeout)
+    metrics = http.app.state.metrics
     try:
         request = check_inputs(StyleRequest(
             contents=((await content.read(), content.filename or "content"),),
@@ -75,10 +90,17 @@ async def stylize_image(
         stylizer = models.get(request.model)
         if request.blend is not None and models.bank is None:
             raise StylizeError("this server has no style bank; send a style image instead")
-        async with admission.slot():
-            data = await run_in_threadpool(run_transfer, stylizer, request, models.bank, cache, format)
+        async with admission.run():
+            data = await run_in_threadpool(run_transfer, stylizer, request, models.bank, cache, format, should_stop)
+    except Cancelled as e:
+        metrics.reject("shutdown" if http.app.state.stopping.is_set() else "timeout")
+        raise HTTPException(503, str(e), headers={"Retry-After": "1"}) from None
+    except ImageTooLarge as e:
+        metrics.reject("too_large")
+        raise HTTPException(413, str(e)) from None
     except StylizeError as e:
-        raise HTTPException(413 if isinstance(e, ImageTooLarge) else 422, str(e)) from None
+        metrics.reject("invalid")
+        raise HTTPException(422, str(e)) from None
     stem = re.sub(r"[^A-Za-z0-9._-]", "_", Path(content.filename or "image").stem)[:80]
     return Response(data, media_type=MEDIA_TYPES[format], headers={
         "Content-Disposition": f'inline; filename="{stem}_stylized.{format}"',
