@@ -204,6 +204,40 @@ def profile(args, model, size=512):
     return stages
 
 
+def onnx_rows(args):
+    """Style encoder and stylizer (style cached) in onnxruntime vs the torch engine, per size."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from stylize.onnx_export import export_onnx
+
+    rows = []
+    print(f"\nonnxruntime {ort.__version__} (CPU) vs torch, ms, median of {args.runs}:")
+    for model in args.models:
+        engine = build(model, args)["stylize"]()
+        folder = Path(tempfile.mkdtemp())
+        export_onnx(Engine.load(model, args.weights.get(model), device="cpu", precision="fp32"), folder)
+        encoder = ort.InferenceSession(str(folder / "style_encoder.onnx"))
+        stylizer = ort.InferenceSession(str(folder / "stylizer.onnx"))
+        for size in args.sizes:
+            content, style = inputs(size)
+            stats = encoder.run(None, {"style": style[None].numpy()})[0]
+            feeds = {"content": content[None].numpy(), "style_stats": stats, "alpha": np.ones(1, np.float32)}
+            cached = engine.style_stats(style)
+            row = {"model": model, "size": size,
+                   "ort style ms": timed(lambda: encoder.run(None, {"style": style[None].numpy()}), engine.device,
+                                         args.runs)[0],
+                   "ort cached style ms": timed(lambda: stylizer.run(None, feeds), engine.device, args.runs)[0],
+                   "torch style ms": timed(lambda: engine.style_stats(style), engine.device, args.runs)[0],
+                   "torch cached style ms": timed(lambda: engine.stylize_tensor(content, cached), engine.device,
+                                                  args.runs)[0]}
+            rows.append(row)
+            print(f"  {model:7} {size:5d}: style encoder ort {row['ort style ms']:.0f} / torch {row['torch style ms']:.0f}"
+                  f"; stylize (cached style) ort {row['ort cached style ms']:.0f} / torch "
+                  f"{row['torch cached style ms']:.0f}", flush=True)
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
@@ -215,6 +249,8 @@ def main():
     parser.add_argument("--large", action="store_true", help="also a 4096x4096 image (tiled)")
     parser.add_argument("--json", help="write the tables here as JSON")
     parser.add_argument("--bank", help="also time a blend of this style bank's styles (default: the shipped bank)")
+    parser.add_argument("--backend", choices=["torch", "onnxruntime"], default="torch", help=(
+        "onnxruntime: also export each model (stylize export-onnx) and time its graphs against torch"))
     parser.add_argument("--peak", nargs=3, metavar=("MODEL", "PATH", "SIZE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.weights = {m: w for m, w in (("quality", args.quality_weights), ("fast", args.fast_weights)) if w}
@@ -273,6 +309,8 @@ def main():
         print(f"profile of one 512 px transfer, style cached (ms): "
               + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()))
 
+    if args.backend == "onnxruntime":
+        results["onnxruntime"] = onnx_rows(args)
     print(f"\none pair at 384 px ({PAIR[0].name} x {PAIR[1].name}), in process, median of {args.runs}:")
     for row in pair_rows(args):
         results["pairs"].append(row)

@@ -91,6 +91,15 @@ def export(args):
     print(f"wrote {args.output} ({meta['iterations']} iterations, architecture {meta['architecture']})")
 
 
+def export_onnx(args):
+    from stylize.engine import Engine
+    from stylize.onnx_export import export_onnx as export
+
+    info = export(Engine.load(args.model, args.weights, device="cpu", precision="fp32"), args.out_dir, args.opset)
+    print(f"wrote {args.out_dir}/style_encoder.onnx and stylizer.onnx ({args.model} model, "
+          f"style_stats of {info['style_stats_size']} numbers, opset {args.opset})")
+
+
 def serve(args):
     from api.main import serve as serve_api
     from api.settings import Settings, load_settings

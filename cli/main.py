@@ -116,6 +116,15 @@ def build_parser():
     ex.add_argument("--half", action="store_true", help="store fp16 weights (half the size)")
     ex.set_defaults(run=commands.export)
 
+    eo = sub.add_parser("export-onnx", help="export a model as ONNX graphs (style encoder + stylizer)", description=(
+        "Write OUT_DIR/style_encoder.onnx, OUT_DIR/stylizer.onnx and OUT_DIR/README.md (inputs, outputs, the "
+        "style_stats layout and an onnxruntime example). Height and width are dynamic."))
+    eo.add_argument("out_dir", type=Path)
+    eo.add_argument("--model", choices=MODELS, default="quality")
+    eo.add_argument("--weights", type=Path, help="decoder (quality) or fast model file (default: the shipped one)")
+    eo.add_argument("--opset", type=positive_int, default=17, help="ONNX opset (default 17)")
+    eo.set_defaults(run=commands.export_onnx)
+
     tb = sub.add_parser("train-bank", help="train a style bank (conditional IN) on the frozen decoder", description=(
         "Learn a (gamma, beta) per style on top of the decoder, starting from each painting's AdaIN statistics. "
         "--base adds the new styles to an existing bank without changing the others."))

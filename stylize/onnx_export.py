@@ -1,0 +1,126 @@
+"""Export a model as two ONNX graphs with dynamic height and width, for runtimes without Python.
+
+  style_encoder.onnx  style (1, 3, H, W) RGB in [0, 1] -> style_stats (1, S)
+  stylizer.onnx       content (1, 3, H, W) in [0, 1], H and W multiples of 8; style_stats (1, S);
+                      alpha (1,) -> image (1, 3, H, W) in [0, 1]
+
+style_stats holds, for every level the model stylises (its decoder's reads, relu1_1 first), that
+level's per-channel means and then its per-channel standard deviations, concatenated; S is twice
+the sum of those levels' channel counts. AdaIN is affine in the statistics, so a blend of styles
+is a weighted sum of style_stats rows (weights summing to 1): no extra graph is needed.
+"""
+import json
+import warnings
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from .engine import Engine
+from .model import TAP_NAMES
+from .style_layers import AdaIN, mean_std
+from .weights import atomic_write
+
+OPSET = 17
+
+
+class StyleEncoderGraph(nn.Module):
+    def __init__(self, encoder, levels):
+        super().__init__()
+        self.encoder, self.levels = encoder, levels
+
+    def forward(self, style):
+        taps = self.encoder(style)
+        parts = []
+        for level in self.levels:
+            mean, std = mean_std(taps[level])
+            parts += [mean.flatten(1), std.flatten(1)]
+        return torch.cat(parts, dim=1)
+
+
+class StylizerGraph(nn.Module):
+    def __init__(self, encoder, decoder, levels):
+        super().__init__()
+        self.encoder, self.decoder, self.levels, self.adain = encoder, decoder, levels, AdaIN()
+        self.widths = [decoder.shape.widths[level] for level in levels]
+
+    def forward(self, content, style_stats, alpha):
+        taps = list(self.encoder(content))
+        offset = 0
+        for level, width in zip(self.levels, self.widths):
+            mean = style_stats[:, offset:offset + width, None, None]
+            std = style_stats[:, offset + width:offset + 2 * width, None, None]
+            offset += 2 * width
+            taps[level] = torch.lerp(taps[level], self.adain(taps[level], mean, std), alpha)
+        return self.decoder(taps).clamp(0, 1)
+
+
+def layout(engine):
+    """[(tap name, channels)] in style_stats order, and S."""
+    levels = engine.stylised_levels
+    parts = [(TAP_NAMES[level], engine.decoder.shape.widths[level]) for level in levels]
+    return parts, 2 * sum(width for _, width in parts)
+
+
+def export_onnx(engine: Engine, out_dir, opset=OPSET):
+    """Write style_encoder.onnx, stylizer.onnx and README.md (with a JSON block) into out_dir."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    encoder = engine.encoder.float().to("cpu", memory_format=torch.contiguous_format)
+    decoder = engine.decoder.float().to("cpu", memory_format=torch.contiguous_format)
+    levels = engine.stylised_levels
+    parts, size = layout(engine)
+    image = torch.rand(1, 3, 64, 64)
+    stats = StyleEncoderGraph(encoder, levels)(image).detach()
+    hw = {0: "batch", 2: "height", 3: "width"}
+    graphs = [
+        ("style_encoder.onnx", StyleEncoderGraph(encoder, levels), (image,), ["style"], ["style_stats"],
+         {"style": hw, "style_stats": {0: "batch"}}),
+        ("stylizer.onnx", StylizerGraph(encoder, decoder, levels), (image, stats, torch.ones(1)),
+         ["content", "style_stats", "alpha"], ["image"], {"content": hw, "style_stats": {0: "batch"}, "image": hw}),
+    ]
+    for name, module, args, inputs, outputs, axes in graphs:
+        with warnings.catch_warnings():  # the tracer's notes on its own internals, nothing a user can act on
+            warnings.simplefilter("ignore")
+            atomic_write(out_dir / name, lambda tmp: torch.onnx.export(
+                module.eval(), args, str(tmp), input_names=inputs, output_names=outputs, dynamic_axes=axes,
+                opset_version=opset, dynamo=False))
+    info = {"model": engine.model, "opset": opset, "style_stats_size": size,
+            "style_stats_order": [f"{name} {kind} ({width})" for name, width in parts for kind in ("mean", "std")],
+            "metadata": engine.decoder.metadata}
+    atomic_write(out_dir / "README.md", lambda tmp: Path(tmp).write_text(readme(info)))
+    return info
+
+
+def readme(info):
+    return f"""# stylize `{info['model']}` model as ONNX
+
+Two graphs (ONNX opset {info['opset']}), dynamic height and width, float32:
+
+- `style_encoder.onnx`: `style` (1, 3, H, W), RGB in [0, 1] -> `style_stats` (1, {info['style_stats_size']}).
+- `stylizer.onnx`: `content` (1, 3, H, W), RGB in [0, 1], H and W multiples of 8; `style_stats`
+  (1, {info['style_stats_size']}); `alpha` (1,), 0 = the content, 1 = full style -> `image` (1, 3, H, W) in [0, 1].
+
+`style_stats` order: {', '.join(info['style_stats_order'])}. To blend styles, take a weighted sum of
+their `style_stats` rows with weights that sum to 1 (AdaIN is affine in the statistics): no
+extra graph is needed. Encode a style once and reuse its row for every frame.
+
+```python
+import numpy as np, onnxruntime as ort
+from PIL import Image
+
+def load(path, side):  # RGB in [0, 1], shorter side `side`, cut to multiples of 8
+    img = Image.open(path).convert("RGB"); s = side / min(img.size)
+    img = img.resize((int(img.width * s) // 8 * 8, int(img.height * s) // 8 * 8))
+    return (np.asarray(img, np.float32) / 255).transpose(2, 0, 1)[None]
+
+stats = ort.InferenceSession("style_encoder.onnx").run(None, {{"style": load("painting.jpg", 512)}})[0]
+out = ort.InferenceSession("stylizer.onnx").run(None, {{"content": load("photo.jpg", 512), "style_stats": stats,
+                                                        "alpha": np.ones(1, np.float32)}})[0]
+Image.fromarray((out[0].transpose(1, 2, 0) * 255).round().astype(np.uint8)).save("out.png")
+```
+
+```json
+{json.dumps(info, indent=2)}
+```
+"""
