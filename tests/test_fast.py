@@ -114,3 +114,21 @@ def test_train_fast_distils_then_trains_the_decoder_and_resumes(folders, tmp_pat
     assert (meta["encoder_iterations"], meta["decoder_iterations"]) == (2, 3)
     encoder, decoder = load_fast(target)
     assert encoder.shape == FAST and decoder.metadata["iterations"] == 5
+
+
+@pytest.mark.parametrize("kind", ["decoder", "fast", "bank"])
+def test_truncated_weight_files_are_one_clear_error(kind, decoder_file, fast_file, tmp_path):
+    from stylize.bank import StyleBank, load_bank, save_bank
+    from stylize.weights import load_decoder
+
+    if kind == "bank":
+        source = tmp_path / "bank.safetensors"
+        stats = Engine.load("quality", decoder_file, device="cpu").style_stats(to_tensor(gradient_image((40, 40), 2)))
+        save_bank(source, StyleBank.from_stats(["a"], [stats], range(4)))
+    else:
+        source = decoder_file if kind == "decoder" else fast_file
+    truncated = tmp_path / f"truncated_{kind}.safetensors"
+    truncated.write_bytes(source.read_bytes()[: source.stat().st_size // 2])
+    load = {"decoder": load_decoder, "fast": load_fast, "bank": load_bank}[kind]
+    with pytest.raises(StylizeError, match=str(truncated.name)):
+        load(truncated)
