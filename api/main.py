@@ -14,6 +14,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 import stylize
 
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for router in (health.router, styles.router, stylize_router.router, metrics.router):
         app.include_router(router)
+    app.mount("/static", StaticFiles(directory=health.STATIC), name="static")
     return app
 
 

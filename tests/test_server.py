@@ -214,4 +214,17 @@ def test_web_page_in_chromium(server, tmp_path):
         }""")
         assert size == [96, 64]
         assert page.get_attribute("#download", "download") == "stylized.png"
+        assert "Done in" in page.text_content("#status")
+        # An example photo and a bank style from the gallery, no uploads at all.
+        page.click("#example-photos .thumb:nth-child(2)")
+        page.wait_for_function("document.querySelector('#content-preview').src.startsWith('blob:')")
+        page.click("#bank-styles .thumb:first-child")
+        previous = page.get_attribute("#result-image", "src")
+        page.click("#go")
+        page.wait_for_function(f"document.querySelector('#result-image').src !== {previous!r}", timeout=60_000)
+        assert "quality model" in page.text_content("#status")
+        page.set_viewport_size({"width": 390, "height": 844})  # a phone: one column, nothing cut off
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, width
+        page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
         browser.close()
