@@ -151,7 +151,9 @@ def build_parser():
         "iters": "total steps (phase 2 is the decoder)", "batch_size": "content/style pairs per step",
         "lr": "Adam learning rate", "lr_decay": "inverse decay per step", "style_weight": "style loss weight",
         "image_size": "shorter side before cropping", "crop_size": "training crop side",
-        "loss_net": "loss network of the decoder phase", "workers": "data loading processes",
+        "loss_net": "loss network of the decoder phase",
+        "init": "warm-start from a fast model file (e.g. weights/fast.safetensors; needs --loss-net vgg)",
+        "workers": "data loading processes",
         "threads": "torch CPU threads (0: torch default)", "save_every": "checkpoint every N steps",
         "resume": "checkpoint path, or 'auto' for the newest in --out", "seed": "random seed", "device": "device"})
     tf.set_defaults(run=commands.train_fast)

@@ -74,6 +74,7 @@ class FastTrainConfig:
     image_size: int = 512
     crop_size: int = 128
     loss_net: str = "student"
+    init: str | None = None  # warm start from a fast model file (e.g. the shipped one): phase 2 goes on
     workers: int = 1
     threads: int = 0
     save_every: int = 250

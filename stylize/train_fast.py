@@ -25,7 +25,7 @@ from .model import FAST, RELU4_1, Decoder, Encoder
 from .style_layers import AdaIN, mean_std
 from .train_config import LOSS_NETS, FastTrainConfig
 from .training_loop import TrainingLoop, load_checkpoint, remove_stale_temporaries, resume_path
-from .weights import load_encoder, save_fast
+from .weights import load_encoder, load_fast, save_fast
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,8 @@ class FastTrainer:
         if checkpoint_path is not None:
             self._load(load_checkpoint(checkpoint_path))
             log.info("resuming from %s (iteration %d)", checkpoint_path, self.start)
+        elif cfg.init:
+            self._warm_start(cfg.init)
         self.student.preprocess.requires_grad_(False)
 
     def _load(self, ckpt):
@@ -126,6 +128,23 @@ class FastTrainer:
             getattr(self, name).load_state_dict(ckpt[name])
         torch.set_rng_state(ckpt["rng"])
         self.start, self.history = ckpt["iteration"], ckpt["history"]
+
+    def _warm_start(self, path):
+        """Go on from a fast model file: its encoder is the (distilled) student, its decoder goes
+        on learning, and the iteration count continues. The file has no projections, so only the
+        decoder phase with the VGG loss network can go on from it."""
+        encoder, decoder = load_fast(path)
+        meta = decoder.metadata
+        if self.cfg.loss_net != "vgg":
+            raise StylizeError("a warm start from a model file needs --loss-net vgg (the file has no projections)")
+        self.start = meta.get("iterations", 0)
+        if self.start < self.cfg.encoder_iters:
+            raise StylizeError(f"{path} is at iteration {self.start}, before the end of distillation; "
+                               f"set --encoder-iters {self.start} or less")
+        self.student.load_state_dict(encoder.state_dict())
+        self.decoder.load_state_dict(decoder.state_dict())
+        self.history = {"seconds": meta.get("train_seconds", 0.0), "cpu_seconds": meta.get("train_cpu_seconds", 0.0)}
+        log.info("warm start from %s (iteration %d)", path, self.start)
 
     def state(self, iteration, losses, loop):
         return {"kind": "fast", "iteration": iteration, "losses": losses, "config": asdict(self.cfg),

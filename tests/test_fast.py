@@ -114,6 +114,13 @@ def test_train_fast_distils_then_trains_the_decoder_and_resumes(folders, tmp_pat
     assert (meta["encoder_iterations"], meta["decoder_iterations"]) == (2, 3)
     encoder, decoder = load_fast(target)
     assert encoder.shape == FAST and decoder.metadata["iterations"] == 5
+    # A new machine has only the shipped file: training goes on from it, counting on.
+    cfg.update(out=str(tmp_path / "again"), loss_net="vgg")
+    with pytest.raises(StylizeError, match="before the end of distillation"):
+        train_fast(FastTrainConfig(**{**cfg, "encoder_iters": 9}, iters=10, init=str(target)))
+    again = train_fast(FastTrainConfig(**cfg, iters=7, init=str(target)))
+    assert again["iteration"] == 7
+    assert all(torch.equal(a, b) for a, b in zip(encoder.state_dict().values(), again["student"].values()))
 
 
 @pytest.mark.parametrize("kind", ["decoder", "fast", "bank"])
