@@ -58,7 +58,7 @@ def test_style_features_are_computed_once_per_style(images, decoder_file, tmp_pa
 
     calls = []
     original = Engine.style_stats
-    monkeypatch.setattr(Engine, "style_stats", lambda self, t: calls.append(1) or original(self, t))
+    monkeypatch.setattr(Engine, "style_stats", lambda self, *args: calls.append(1) or original(self, *args))
     contents = tmp_path / "c"
     contents.mkdir()
     for i in range(3):
