@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 
 from .engine import Engine
+from .errors import StylizeError
 from .model import TAP_NAMES
 from .style_layers import AdaIN, mean_std
 from .weights import atomic_write
@@ -64,6 +65,10 @@ def layout(engine):
 
 def export_onnx(engine: Engine, out_dir, opset=OPSET):
     """Write style_encoder.onnx, stylizer.onnx and README.md (with a JSON block) into out_dir."""
+    try:
+        import onnx  # noqa: F401  (torch's exporter writes through it)
+    except ImportError:
+        raise StylizeError("ONNX export needs the onnx package: pip install 'stylize[onnx]'") from None
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     encoder = engine.encoder.float().to("cpu", memory_format=torch.contiguous_format)
