@@ -53,28 +53,31 @@ def transfer(args):
     print(plan.jobs[0].output if single else f"wrote {len(plan.jobs)} images to {plan.output}")
 
 
-def train(args):
-    from stylize.train import train as run_training
-    from stylize.train_config import TrainConfig  # training code stays out of inference
+def _train(args, config_class, run):
+    """Build `config_class` from the parsed options (its fields) and run the trainer with it."""
+    fields = {k: v for k, v in vars(args).items() if k in config_class.__dataclass_fields__}
+    run(config_class(**fields), command=shlex.join(["stylize", *sys.argv[1:]]))
 
-    fields = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__}
-    run_training(TrainConfig(**fields), command=shlex.join(["stylize", *sys.argv[1:]]))
+
+def train(args):
+    from stylize.train import train as run_training  # training code stays out of inference
+    from stylize.train_config import TrainConfig
+
+    _train(args, TrainConfig, run_training)
 
 
 def train_bank(args):
     from stylize.train_bank import train_bank as run_bank_training
     from stylize.train_config import BankTrainConfig
 
-    fields = {k: v for k, v in vars(args).items() if k in BankTrainConfig.__dataclass_fields__}
-    run_bank_training(BankTrainConfig(**fields), command=shlex.join(["stylize", *sys.argv[1:]]))
+    _train(args, BankTrainConfig, run_bank_training)
 
 
 def train_fast(args):
     from stylize.train_config import FastTrainConfig
     from stylize.train_fast import train_fast as run_fast_training
 
-    fields = {k: v for k, v in vars(args).items() if k in FastTrainConfig.__dataclass_fields__}
-    run_fast_training(FastTrainConfig(**fields), command=shlex.join(["stylize", *sys.argv[1:]]))
+    _train(args, FastTrainConfig, run_fast_training)
 
 
 def export(args):

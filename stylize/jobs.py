@@ -23,7 +23,6 @@ class Job:
 @dataclass(frozen=True)
 class Plan:
     jobs: tuple
-    style_labels: tuple  # one per style key: how the style appears in output names
     output: Path  # the output file (one job) or folder
 
 
@@ -49,12 +48,12 @@ def plan_jobs(request, output=None, ext="jpg"):
     pairs = [(content, key) for key in range(len(labels)) for content in request.contents]
     single = len(pairs) == 1
     if single and output is not None and is_image_name(output):
-        return Plan((Job(Path(request.contents[0]), 0, output),), labels, output)
+        return Plan((Job(Path(request.contents[0]), 0, output),), output)
     folder = output or DEFAULT_OUTPUT_FOLDER
     if is_image_name(folder):
         raise StylizeError(f"--output {folder} is a file name, but this run makes several images; give a folder")
     jobs = tuple(Job(Path(c), key, folder / f"{Path(c).stem}_stylized_{labels[key]}.{ext}") for c, key in pairs)
-    return Plan(jobs, labels, folder)
+    return Plan(jobs, folder)
 
 
 def batches(jobs, size, batchable):
@@ -86,14 +85,14 @@ def style_inputs(stylizer, request, bank=None):
 def run_plan(stylizer, request, plan, batch_size=1, bank=None, progress=None):
     """Stylise every job of the plan and write its file; `progress(n)` is told of each batch."""
     styles = style_inputs(stylizer, request, bank)
-    masks = [open_image(m, check_size=request.content_check()).convert("L") for m in request.masks] \
-        if request.masks else None
+    content_check = request.content_check()
+    masks = [open_image(m, check_size=content_check).convert("L") for m in request.masks] if request.masks else None
     batchable = masks is None and not request.preserve_color
+    options = dict(alpha=request.alpha, content_size=request.content_size, crop=request.crop)
     if not is_image_name(plan.output):
         _make_folder(plan.output)
     for run in batches(plan.jobs, batch_size, batchable):
-        contents = [open_image(job.content, check_size=request.content_check()) for job in run]
-        options = dict(alpha=request.alpha, content_size=request.content_size, crop=request.crop)
+        contents = [open_image(job.content, check_size=content_check) for job in run]
         style = styles[run[0].style_key]
         if len(run) == 1:
             results = [stylizer.transfer(contents[0], style, weights=request.style_weights, masks=masks,

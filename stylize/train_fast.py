@@ -174,14 +174,15 @@ class FastTrainer:
     def decoder_step(self, iteration, content, style):
         self._set_lr(self.decoder_optimizer, iteration - self.cfg.encoder_iters)
         loss_net = self.loss_network()
-        with torch.no_grad():
+        with torch.no_grad():  # each batch goes through each network once
             content_taps, style_taps = self.student(content), self.student(style)
             targets = [self.adain(c, *mean_std(s)) for c, s in zip(content_taps, style_taps)]
             if self.cfg.loss_net == "vgg":  # the paper's target: AdaIN in the loss network's own space
-                content_target = self.adain(self.teacher(content)[RELU4_1], *mean_std(self.teacher(style)[RELU4_1]))
+                style_stats = [mean_std(t) for t in self.teacher(style)]
+                content_target = self.adain(self.teacher(content)[RELU4_1], *style_stats[RELU4_1])
             else:
+                style_stats = [mean_std(t) for t in project(self.projection, style_taps)]
                 content_target = self.projection[RELU4_1](targets[RELU4_1])
-            style_stats = [mean_std(t) for t in loss_net(style)]
         output = self.decoder(targets)
         content_loss, style_loss = style_losses(loss_net, output, content_target, style_stats)
         loss = content_loss + self.cfg.style_weight * style_loss

@@ -155,8 +155,13 @@ def save_decoder(path, decoder, metadata, half=False):
     """Write a decoder as safetensors with a JSON metadata block (architecture, training...)."""
     dtype = torch.float16 if half else torch.float32
     state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in decoder.state_dict().items()}
-    meta = {"architecture": decoder.architecture, "dtype": str(dtype).replace("torch.", ""),
-            "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), **metadata}
+    _write_weights(path, state, {"architecture": decoder.architecture, "dtype": str(dtype).replace("torch.", ""),
+                                 **metadata})
+
+
+def _write_weights(path, state, meta):
+    """Tensors + our JSON metadata block (with the time written) as safetensors, atomically."""
+    meta = {**meta, "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     atomic_write(path, lambda tmp: save_file(state, tmp, metadata={METADATA_KEY: json.dumps(meta)}))
 
 
@@ -165,9 +170,7 @@ def save_fast(path, encoder, decoder, metadata):
     """The fast model (distilled encoder + its decoder) as one float32 safetensors file."""
     state = {f"{part}.{k}": v.detach().to("cpu", torch.float32).contiguous()
              for part, module in (("encoder", encoder), ("decoder", decoder)) for k, v in module.state_dict().items()}
-    meta = {"architecture": decoder.architecture, "shape": encoder.shape.as_dict(),
-            "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), **metadata}
-    atomic_write(path, lambda tmp: save_file(state, tmp, metadata={METADATA_KEY: json.dumps(meta)}))
+    _write_weights(path, state, {"architecture": decoder.architecture, "shape": encoder.shape.as_dict(), **metadata})
 
 
 def load_fast(path=None):
