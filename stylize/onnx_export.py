@@ -70,7 +70,10 @@ def export_onnx(engine: Engine, out_dir, opset=OPSET):
     except ImportError:
         raise StylizeError("ONNX export needs the onnx package: pip install 'stylize[onnx]'") from None
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StylizeError(f"cannot create output folder {out_dir}: {e.strerror or e}") from None
     encoder = engine.encoder.float().to("cpu", memory_format=torch.contiguous_format)
     decoder = engine.decoder.float().to("cpu", memory_format=torch.contiguous_format)
     levels = engine.stylised_levels

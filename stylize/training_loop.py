@@ -11,8 +11,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .errors import StylizeError
-from .weights import atomic_write
+from .weights import atomic_write, load_torch_file
 
 CHECKPOINT_GLOB = "checkpoint_*.pt"
 KEEP_CHECKPOINTS = 2
@@ -38,12 +37,7 @@ def save_checkpoint(folder, state):
 
 
 def load_checkpoint(path):
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise StylizeError(f"checkpoint not found: {path}") from None
-    except Exception as e:
-        raise StylizeError(f"checkpoint {path} could not be read: {type(e).__name__}: {e}") from None
+    return load_torch_file(path, "checkpoint")
 
 
 def resume_path(resume, folder):

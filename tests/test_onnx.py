@@ -45,3 +45,10 @@ def test_blend_is_a_weighted_sum_of_rows(decoder_file, tmp_path):
     mixed = blend([engine.style_stats(a), engine.style_stats(b)], [0.25, 0.75])
     flat = torch.cat([t.flatten() for level in engine.stylised_levels for t in (mixed.means[level], mixed.stds[level])])
     np.testing.assert_allclose(0.25 * rows[0][0] + 0.75 * rows[1][0], flat.numpy(), atol=1e-4, rtol=1e-4)
+
+
+def test_output_folder_that_is_a_file_is_one_error_line(decoder_file, tmp_path, capsys):
+    (tmp_path / "taken").write_text("x")
+    assert main(["export-onnx", str(tmp_path / "taken"), "--weights", str(decoder_file)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot create output folder" in err[0]
