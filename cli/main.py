@@ -152,6 +152,7 @@ def build_parser():
         "lr": "Adam learning rate", "lr_decay": "inverse decay per step", "style_weight": "style loss weight",
         "image_size": "shorter side before cropping", "crop_size": "training crop side",
         "loss_net": "loss network of the decoder phase",
+        "finetune_encoder": "phase 2 trains the encoder too, end to end (needs --loss-net vgg)",
         "init": "warm-start from a fast model file (e.g. weights/fast.safetensors; needs --loss-net vgg)",
         "workers": "data loading processes",
         "threads": "torch CPU threads (0: torch default)", "save_every": "checkpoint every N steps",

@@ -74,6 +74,7 @@ class FastTrainConfig:
     image_size: int = 512
     crop_size: int = 128
     loss_net: str = "student"
+    finetune_encoder: bool = False  # phase 2 also trains the student (end to end, judged by VGG)
     init: str | None = None  # warm start from a fast model file (e.g. the shipped one): phase 2 goes on
     workers: int = 1
     threads: int = 0

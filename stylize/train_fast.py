@@ -8,7 +8,9 @@ Two phases in one resumable run (after Wang et al. 2020, "Collaborative Distilla
      slim decoder with the AdaIN paper's losses. AdaIN runs on the student's taps (what the
      decoder will see at inference); the loss network is the student seen through its
      projections (`loss_net="student"`, cheap) or VGG-19 itself (`loss_net="vgg"`: the same
-     losses `benchmarks/quality.py` reports, at several times the cost of a step).
+     losses `benchmarks/quality.py` reports, at several times the cost of a step). With
+     `finetune_encoder` (VGG loss network only) the student goes on learning too, end to end
+     like MicroAST (Wang et al. 2023): its taps need not match VGG's, only serve the decoder.
 """
 import logging
 from dataclasses import asdict
@@ -100,6 +102,8 @@ class FastTrainer:
             raise StylizeError(f"unknown loss network {cfg.loss_net!r}; expected one of {', '.join(LOSS_NETS)}")
         if not 0 <= cfg.encoder_iters <= cfg.iters:
             raise StylizeError("encoder_iters must be between 0 and iters")
+        if cfg.finetune_encoder and cfg.loss_net != "vgg":
+            raise StylizeError("--finetune-encoder needs --loss-net vgg (the student cannot judge itself)")
         self.cfg, self.command = cfg, command
         self.device = pick_device(cfg.device)
         self.out = Path(cfg.out)
@@ -158,6 +162,11 @@ class FastTrainer:
         for group in optimizer.param_groups:
             group["lr"] = self.cfg.lr / (1.0 + self.cfg.lr_decay * steps)
 
+    def _freeze_for_decoder_phase(self):
+        self.projection.requires_grad_(False)
+        for conv in self.student.convs.values():
+            conv.requires_grad_(self.cfg.finetune_encoder)
+
     def distil_step(self, iteration, content, style):
         self._set_lr(self.encoder_optimizer, iteration)
         loss = distillation_loss(self.student, self.projection, self.teacher, torch.cat([content, style]))
@@ -172,11 +181,14 @@ class FastTrainer:
         return lambda images: project(self.projection, self.student(images))
 
     def decoder_step(self, iteration, content, style):
-        self._set_lr(self.decoder_optimizer, iteration - self.cfg.encoder_iters)
+        optimizers = [self.decoder_optimizer] + ([self.encoder_optimizer] if self.cfg.finetune_encoder else [])
+        for optimizer in optimizers:
+            self._set_lr(optimizer, iteration - self.cfg.encoder_iters)
         loss_net = self.loss_network()
-        with torch.no_grad():  # each batch goes through each network once
+        with torch.set_grad_enabled(self.cfg.finetune_encoder):
             content_taps, style_taps = self.student(content), self.student(style)
             targets = [self.adain(c, *mean_std(s)) for c, s in zip(content_taps, style_taps)]
+        with torch.no_grad():  # each batch goes through each network once
             if self.cfg.loss_net == "vgg":  # the paper's target: AdaIN in the loss network's own space
                 style_stats = [mean_std(t) for t in self.teacher(style)]
                 content_target = self.adain(self.teacher(content)[RELU4_1], *style_stats[RELU4_1])
@@ -188,9 +200,11 @@ class FastTrainer:
         loss = content_loss + self.cfg.style_weight * style_loss
         if not torch.isfinite(loss):
             raise StylizeError(f"loss became {loss.item()} at iteration {iteration}; lower --lr")
-        self.decoder_optimizer.zero_grad(set_to_none=True)
+        for optimizer in optimizers:
+            optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        self.decoder_optimizer.step()
+        for optimizer in optimizers:
+            optimizer.step()
         return {"content": content_loss.item(), "style": style_loss.item()}
 
     def run(self):
@@ -221,13 +235,11 @@ class FastTrainer:
             if iteration < cfg.encoder_iters:
                 return self.distil_step(iteration, content, style)
             if iteration == cfg.encoder_iters:
-                self.student.requires_grad_(False)
-                self.projection.requires_grad_(False)
+                self._freeze_for_decoder_phase()
             return self.decoder_step(iteration, content, style)
 
         if self.start >= cfg.encoder_iters:
-            self.student.requires_grad_(False)
-            self.projection.requires_grad_(False)
+            self._freeze_for_decoder_phase()
         loop = TrainingLoop(self.out, cfg.iters, cfg.save_every, "train-fast")
         iteration, losses, stopped = loop.run(step, lambda i, l: self.state(i, l, loop), self.start)
         log.info("fast model: iteration %d, %.0f s of training in this run, losses %s", iteration, loop.seconds, losses)

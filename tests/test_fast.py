@@ -121,6 +121,13 @@ def test_train_fast_distils_then_trains_the_decoder_and_resumes(folders, tmp_pat
     again = train_fast(FastTrainConfig(**cfg, iters=7, init=str(target)))
     assert again["iteration"] == 7
     assert all(torch.equal(a, b) for a, b in zip(encoder.state_dict().values(), again["student"].values()))
+    # --finetune-encoder: the student learns in phase 2 too (not its fixed RGB preprocess).
+    cfg.update(out=str(tmp_path / "joint"), finetune_encoder=True)
+    joint = train_fast(FastTrainConfig(**cfg, iters=7, init=str(target)))
+    changed = {k for k, v in encoder.state_dict().items() if not torch.equal(v, joint["student"][k])}
+    assert changed and not any(k.startswith("preprocess") for k in changed)
+    with pytest.raises(StylizeError, match="needs --loss-net vgg"):
+        train_fast(FastTrainConfig(**{**cfg, "loss_net": "student"}, iters=7))
 
 
 @pytest.mark.parametrize("kind", ["decoder", "fast", "bank"])
