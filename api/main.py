@@ -21,7 +21,7 @@ import stylize
 from .limits import Admission, AdmissionGate, BodyLimit, StyleCache
 from .metrics import Metrics
 from .models import LoadedModels
-from .routers import health, metrics, styles, stylize as stylize_router
+from .routers import health, metrics, stream, styles, stylize as stylize_router
 from .settings import Settings, load_settings
 
 access_log = logging.getLogger("stylize.access")
@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def validation_error(request, exc):
         return JSONResponse({"detail": "; ".join(_problem_text(e) for e in exc.errors())}, 422)
 
-    for router in (health.router, styles.router, stylize_router.router, metrics.router):
+    for router in (health.router, styles.router, stylize_router.router, stream.router, metrics.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=health.STATIC), name="static")
     return app

@@ -15,6 +15,10 @@ class Metrics:
         self.in_flight = Gauge("stylize_requests_in_flight", "HTTP requests being handled", registry=self.registry)
         self.rejections = Counter("stylize_rejections_total", "Requests refused, by reason", ["reason"],
                                   registry=self.registry)
+        self.streams = Gauge("stylize_stream_sessions", "Live camera sessions open (each holds a slot)",
+                             registry=self.registry)
+        self.stream_frames = Counter("stylize_stream_frames_total", "Camera frames of closed sessions, sent back "
+                                     "or dropped for a newer one", ["result"], registry=self.registry)
         self.registry.register(_LiveState(admission, cache, models))
 
     def observe(self, route, method, status, seconds):

@@ -8,9 +8,10 @@ from tqdm import tqdm
 from stylize.bank import load_bank
 from stylize.errors import StylizeError
 from stylize.images import list_images
-from stylize.jobs import plan_jobs, run_plan
+from stylize.engine import blend
+from stylize.jobs import plan_jobs, run_plan, style_inputs
 from stylize.pipeline import Stylizer
-from stylize.request import StyleRequest, check_inputs
+from stylize.request import StyleRequest, VideoRequest, check_inputs, check_video_inputs
 
 
 def _image_files(path, what):
@@ -30,27 +31,56 @@ def _style_files(spec):
     return [f for part in parts if part for f in _image_files(part, "style image")]
 
 
+def _style_request(args, contents, **options):
+    """The style options shared by `transfer` and `video` as a StyleRequest (not yet checked)."""
+    bank_style = args.style if args.bank else None
+    return StyleRequest(contents=tuple(contents), styles=() if bank_style else tuple(_style_files(args.style)),
+                        style_name=bank_style, style_weights=args.style_weights, alpha=args.alpha,
+                        style_size=args.style_size, model=args.model, **options)
+
+
 def transfer_request(args):
     """The command line as one checked StyleRequest (files listed, every rule checked)."""
-    contents = _image_files(args.content, "content image")
-    bank_style = args.style if args.bank else None
-    return check_inputs(StyleRequest(
-        contents=tuple(contents), styles=() if bank_style else tuple(_style_files(args.style)),
-        style_name=bank_style, style_weights=args.style_weights, masks=tuple(args.mask) if args.mask else None,
-        alpha=args.alpha, preserve_color=args.preserve_color, content_size=args.content_size,
-        style_size=args.style_size, crop=args.crop, model=args.model, max_pixels=args.max_pixels))
+    return check_inputs(_style_request(
+        args, _image_files(args.content, "content image"), masks=tuple(args.mask) if args.mask else None,
+        preserve_color=args.preserve_color, content_size=args.content_size, crop=args.crop,
+        max_pixels=args.max_pixels))
+
+
+def _load(args):
+    stylizer = Stylizer.from_files(args.model, args.decoder, args.vgg, args.device, args.precision)
+    return stylizer, load_bank(args.bank, stylizer.engine.decoder) if args.bank else None
 
 
 def transfer(args):
     request = transfer_request(args)
     plan = plan_jobs(request, args.output, args.ext)
-    stylizer = Stylizer.from_files(args.model, args.decoder, args.vgg, args.device, args.precision)
-    bank = load_bank(args.bank, stylizer.engine.decoder) if args.bank else None
+    stylizer, bank = _load(args)
     batch_size = args.batch_size or (8 if stylizer.engine.device.type == "cuda" else 1)
     single = len(plan.jobs) == 1
     with tqdm(total=len(plan.jobs), desc="stylize", unit="image", disable=single, file=sys.stderr) as bar:
         run_plan(stylizer, request, plan, batch_size, bank, progress=bar.update)
     print(plan.jobs[0].output if single else f"wrote {len(plan.jobs)} images to {plan.output}")
+
+
+def video(args):
+    from stylize.frames import FrameStylizer  # OpenCV and PyAV load only for videos
+    from stylize.video import frames_between, probe, stylize_video
+
+    request = check_video_inputs(VideoRequest(
+        _style_request(args, [args.input]), args.output, args.start, args.duration, args.size, args.temporal))
+    info = probe(request.style.contents[0])
+    stylizer, bank = _load(args)
+    style = blend(style_inputs(stylizer, request.style, bank)[0], request.style.style_weights or [1.0])
+    frames = FrameStylizer(stylizer.engine, style, request.style.alpha, request.size, request.temporal)
+    batch_size = args.batch_size or (8 if stylizer.engine.device.type == "cuda" else 2)
+    with tqdm(total=frames_between(info, request.start, request.duration), desc="video", unit="frame",
+              file=sys.stderr) as bar:
+        written = stylize_video(frames, request.style.contents[0], request.output, request.start, request.duration,
+                                batch_size, progress=bar.update)
+        rate = bar.format_dict["n"] / max(bar.format_dict["elapsed"], 1e-9)
+    width, height = frames.output_size(info.width, info.height)
+    print(f"{request.output}: {written} frames at {width}x{height}, {rate:.1f} frames/s")
 
 
 def _train(args, config_class, run):

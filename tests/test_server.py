@@ -179,7 +179,9 @@ def test_bad_environment_value_is_one_line_at_startup(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("error: bad server setting: STYLIZE_MAX_CONCURRENCY"), lines
 
 
-def test_web_page_in_chromium(server, tmp_path):
+def playwright_or_skip():
+    """Playwright's sync API over Debian's Chromium, or a skip (a failure in CI, which sets
+    STYLIZE_REQUIRE_BROWSER=1)."""
     required = os.environ.get("STYLIZE_REQUIRE_BROWSER") == "1"
     try:
         from playwright.sync_api import sync_playwright
@@ -191,13 +193,22 @@ def test_web_page_in_chromium(server, tmp_path):
         if required:
             raise AssertionError(f"chromium not found at {CHROMIUM}")
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    return sync_playwright
+
+
+def launch_chromium(p, *extra_args):
+    return p.chromium.launch(executable_path=CHROMIUM, args=[
+        "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", *extra_args])
+
+
+def test_web_page_in_chromium(server, tmp_path):
+    sync_playwright = playwright_or_skip()
     base, _ = server
     gradient_image((120, 80), 1).save(tmp_path / "content.png")
     gradient_image((64, 64), 2).save(tmp_path / "style.png")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+        browser = launch_chromium(p)
         page = browser.new_page()
         page.goto(base + "/")
         page.click("#go")  # nothing chosen yet: the page says so in words
@@ -228,3 +239,57 @@ def test_web_page_in_chromium(server, tmp_path):
         assert width <= 390, width
         page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
         browser.close()
+
+
+# Mean absolute difference (0-255) between the camera's current picture and the stylised frame
+# on screen, both drawn at the stylised frame's size.
+CAMERA_VS_RESULT = """() => {
+    const img = document.getElementById('live-image'), video = document.getElementById('camera-video');
+    const w = img.naturalWidth, h = img.naturalHeight;
+    const pixels = (source) => {
+        const c = document.createElement('canvas'); c.width = w; c.height = h;
+        const g = c.getContext('2d'); g.drawImage(source, 0, 0, w, h); return g.getImageData(0, 0, w, h).data;
+    };
+    const a = pixels(video), b = pixels(img);
+    let sum = 0;
+    for (let i = 0; i < a.length; i += 4) sum += Math.abs(a[i] - b[i]) + Math.abs(a[i+1] - b[i+1]) + Math.abs(a[i+2] - b[i+2]);
+    return sum / (3 * w * h);
+}"""
+
+
+def test_camera_tab_streams_stylised_frames_in_chromium(server):
+    sync_playwright = playwright_or_skip()
+    base, _ = server
+    frames = "Number(document.getElementById('fps').dataset.frames || 0)"
+    with sync_playwright() as p:
+        browser = launch_chromium(p, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream")
+        page = browser.new_page()
+        page.goto(base + "/")
+        page.click("#tab-camera")
+        assert page.is_checked("#model-fast")  # the camera starts on the fast model
+        page.click("#camera-toggle")
+        page.wait_for_function(f"{frames} >= 5", timeout=60_000)
+        assert "fast model, 256 px" in page.text_content("#live-status")
+        size = page.evaluate("[document.getElementById('live-image').naturalWidth, "
+                             "document.getElementById('live-image').naturalHeight]")
+        assert size == [340, 256]  # the 640x480 fake camera at 256 px (even sides, as for video)
+        painted = page.evaluate(CAMERA_VS_RESULT)
+        assert painted > 20, painted  # the painting, not the camera's own picture
+        # The counter moves while frames keep coming.
+        count = page.evaluate(frames)
+        page.wait_for_function(f"{frames} >= {count + 5}", timeout=60_000)
+        assert float(page.text_content("#fps").split()[0]) > 0
+        # The strength slider reaches the running stream, which confirms it and keeps streaming.
+        page.eval_on_selector("#alpha", "el => { el.value = 0.4; el.dispatchEvent(new Event('input')); }")
+        page.wait_for_function("document.getElementById('live-status').textContent.includes('strength 0.40')",
+                               timeout=30_000)
+        count = page.evaluate(frames)
+        page.wait_for_function(f"{frames} >= {count + 5}", timeout=60_000)
+        page.click("#camera-toggle")
+        assert page.text_content("#camera-toggle") == "Start camera"
+        browser.close()
+    scrape = httpx.get(f"{base}/metrics").text
+    sent = next(float(line.split()[-1]) for line in scrape.splitlines()
+                if line.startswith('stylize_stream_frames_total{result="sent"}'))
+    assert sent >= 15
+    assert "stylize_stream_sessions 0.0" in scrape

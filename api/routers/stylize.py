@@ -30,6 +30,14 @@ def stop_condition(stopping, deadline, timeout):
     return should_stop
 
 
+def cached_style(stylizer, cache, data, name, request, should_stop=None):
+    """A style upload's StyleStats, from the cache when the same file was encoded before."""
+    return cache.get_or_compute(
+        (stylizer.engine.model, hashlib.sha256(data).hexdigest(), request.style_size),
+        lambda: stylizer.prepare_style(open_image(data, name, check_size=request.style_check()),
+                                       request.style_size, should_stop=should_stop))
+
+
 def run_transfer(stylizer, request, bank, cache, fmt, should_stop):
     """Decode, stylise and encode one checked request (runs in a worker thread). Every image's
     working size is checked from its header, before its pixels are decoded."""
@@ -41,11 +49,7 @@ def run_transfer(stylizer, request, bank, cache, fmt, should_stop):
     elif request.preserve_color:  # the style's colours depend on this content: nothing to cache
         styles = [open_image(data, name, check_size=request.style_check()) for data, name in request.styles]
     else:
-        styles = [cache.get_or_compute(
-            (stylizer.engine.model, hashlib.sha256(data).hexdigest(), request.style_size),
-            lambda: stylizer.prepare_style(open_image(data, name, check_size=request.style_check()),
-                                           request.style_size, should_stop=should_stop))
-            for data, name in request.styles]
+        styles = [cached_style(stylizer, cache, data, name, request, should_stop) for data, name in request.styles]
     result = stylizer.transfer(content, styles, weights=request.style_weights, alpha=request.alpha,
                                preserve_color=request.preserve_color, content_size=request.content_size,
                                style_size=request.style_size, should_stop=should_stop)

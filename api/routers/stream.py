@@ -1,0 +1,180 @@
+"""WebSocket /v1/stream: live stylisation of camera frames.
+
+Protocol (all JSON messages carry a "type"):
+  client -> server, text: a config, at the start and whenever it changes:
+      {"type": "config", "style_name": "NAME" | "style_image": "<data URL or base64>",
+       "alpha": 1.0, "model": "fast", "size": 256}
+  server -> client, text: {"type": "ready", ...the settings in force} or {"type": "error", "detail": "..."}
+  client -> server, binary: a frame (JPEG, PNG or WebP)
+  server -> client, binary: the stylised frame (JPEG)
+
+The server works on the newest frame only: frames that arrive while one is being stylised
+replace each other, so a slow server drops frames instead of falling behind. Frames are
+stabilised over time as in `stylize video`. A session holds one of the server's stylisation
+slots for as long as it is open; with none free the socket is closed with code 1013.
+"""
+import asyncio
+import base64
+import binascii
+import io
+import json
+from typing import Literal
+
+import numpy as np
+import anyio
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from PIL import Image
+from pydantic import BaseModel, ConfigDict, ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from stylize.errors import StylizeError
+from stylize.frames import FrameStylizer
+from stylize.images import open_image
+from stylize.request import StyleRequest, check_inputs
+
+from .stylize import cached_style
+
+router = APIRouter()
+TRY_AGAIN_LATER, GOING_AWAY = 1013, 1001
+
+
+class StreamConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["config"]
+    style_name: str | None = None
+    style_image: str | None = None
+    alpha: float = 1.0
+    model: Literal["quality", "fast"] = "fast"
+    size: int = 256  # shorter side of the frames worked on
+    style_size: int = 256
+
+
+def style_bytes(text):
+    try:
+        return base64.b64decode(text.split(",", 1)[-1], validate=True)  # a data URL or bare base64
+    except (binascii.Error, ValueError):
+        raise StylizeError("style_image must be an image as a data URL or base64") from None
+
+
+class StreamSession:
+    """One socket's state: the checked config and its FrameStylizer (style encoded once)."""
+
+    def __init__(self, models, cache, settings):
+        self.models, self.cache, self.settings = models, cache, settings
+        self.request, self.frames = None, None
+        self.sent = self.dropped = 0
+
+    def configure(self, message):
+        try:
+            config = StreamConfig.model_validate(message)
+        except ValidationError as e:
+            raise StylizeError("; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()))
+        styles = ((style_bytes(config.style_image), "style_image"),) if config.style_image else ()
+        request = check_inputs(StyleRequest(
+            contents=("camera",), styles=styles, style_name=config.style_name, alpha=config.alpha,
+            model=config.model, content_size=config.size, style_size=config.style_size,
+            max_pixels=self.settings.max_side ** 2), max_side=self.settings.max_side)
+        stylizer = self.models.get(request.model)
+        if request.blend is not None:
+            if self.models.bank is None:
+                raise StylizeError("this server has no style bank; send a style image instead")
+            style = self.models.bank.style_stats(self.models.bank.blend_weights(request.blend))
+        else:
+            style = cached_style(stylizer, self.cache, *styles[0], request)
+        previous = self.frames
+        self.frames = FrameStylizer(stylizer.engine, style, request.alpha, request.content_size)
+        if previous is not None and previous.engine is stylizer.engine:  # a new style fades in, no jump cut
+            self.frames.stabiliser = previous.stabiliser
+        self.request = request
+        return {"type": "ready", "model": request.model, "size": request.content_size, "alpha": request.alpha,
+                "style": request.style_name or "style_image", "temporal": "flow"}
+
+    def process(self, data):
+        """One frame (image bytes) -> the stylised frame as JPEG bytes."""
+        frames = self.frames
+        if frames is None:
+            raise StylizeError("send a config message before frames")
+        image = open_image(data, "frame", check_size=self.request.content_check())
+        result = frames([np.asarray(image)])[0]
+        buffer = io.BytesIO()
+        Image.fromarray(result).save(buffer, format="JPEG", quality=85)
+        return buffer.getvalue()
+
+
+@router.websocket("/v1/stream")
+async def stream(ws: WebSocket):
+    app = ws.app
+    models, admission = app.state.models, app.state.admission
+    await ws.accept()
+    if not models.ready:
+        return await ws.close(TRY_AGAIN_LATER, models.error or "model is loading, retry shortly")
+    if admission.admitted >= admission.capacity or admission.semaphore.locked():
+        app.state.metrics.reject("busy")
+        return await ws.close(TRY_AGAIN_LATER, "server busy: every stylisation slot is taken, retry shortly")
+    session = StreamSession(models, app.state.style_cache, app.state.settings)
+    admission.admitted += 1
+    app.state.metrics.streams.inc()
+    try:
+        async with admission.run():
+            await _serve(ws, session, app.state.stopping)
+    finally:
+        admission.admitted -= 1
+        app.state.metrics.streams.dec()
+        app.state.metrics.stream_frames.labels("sent").inc(session.sent)
+        app.state.metrics.stream_frames.labels("dropped").inc(session.dropped)
+
+
+async def _serve(ws, session, stopping):
+    newest, arrived = [None], asyncio.Event()
+
+    async def receive():
+        while True:
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if message.get("bytes") is not None:
+                if newest[0] is not None:
+                    session.dropped += 1  # a newer frame came before this one was picked up
+                newest[0] = message["bytes"]
+                arrived.set()
+            elif message.get("text") is not None:
+                await ws.send_json(await _configure(session, message["text"]))
+
+    async def work():
+        while not stopping.is_set():
+            with anyio.move_on_after(0.5):  # wake up now and then to notice a shutdown
+                await arrived.wait()
+            if not arrived.is_set():
+                continue
+            arrived.clear()
+            data, newest[0] = newest[0], None
+            try:
+                await ws.send_bytes(await run_in_threadpool(session.process, data))
+                session.sent += 1
+            except StylizeError as e:
+                await ws.send_json({"type": "error", "detail": str(e)})
+        await ws.close(GOING_AWAY, "the server is shutting down")
+
+    async def until_done(task, group):
+        await task()
+        group.cancel_scope.cancel()  # one side ended (client left, or shutdown): end the other
+
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(until_done, receive, group)
+            group.start_soon(until_done, work, group)
+    except WebSocketDisconnect:
+        pass
+
+
+async def _configure(session, text):
+    try:
+        message = json.loads(text)
+        if not isinstance(message, dict):
+            raise ValueError
+    except ValueError:
+        return {"type": "error", "detail": "text messages must be JSON objects"}
+    try:
+        return await run_in_threadpool(session.configure, message)
+    except StylizeError as e:
+        return {"type": "error", "detail": str(e)}
