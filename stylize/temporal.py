@@ -81,7 +81,7 @@ class FlowStabiliser:
         return restore_detail(blended, stylised) if self.restore else blended
 
 
-def restore_detail(blended, stylised, sigma=2.0):
+def restore_detail(blended, stylised, sigma=8.0):
     """Averaging two textures that do not line up exactly (the carried-forward one and the new
     one) lowers their contrast, and the style with it; scale the blend's fine detail, per
     channel, back to the new frame's energy. One gain per channel and frame: no flicker."""
