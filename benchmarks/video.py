@@ -52,7 +52,7 @@ def write_animation(engine, style, path, count=24, size=144):
     independent = FrameStylizer(engine, style, temporal="none")(frames)
     stabilised = FrameStylizer(engine, style, temporal="flow")(frames)
     strips = [Image.fromarray(np.concatenate(row, axis=1)) for row in zip(frames, independent, stabilised)]
-    strips[0].save(path, save_all=True, append_images=strips[1:], duration=1000 // 12, loop=0, quality=80)
+    strips[0].save(path, save_all=True, append_images=strips[1:], duration=1000 // 12, loop=0, quality=55, method=6)
     print(f"wrote {path} ({len(strips)} frames: the clip | --temporal none | flow)")
 
 
