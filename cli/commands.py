@@ -11,7 +11,7 @@ from stylize.images import list_images
 from stylize.engine import blend
 from stylize.jobs import plan_jobs, run_plan, style_inputs
 from stylize.pipeline import Stylizer
-from stylize.request import StyleRequest, VideoRequest, check_inputs, check_video_inputs
+from stylize.request import StyleRequest, VideoRequest, check_inputs, check_video_inputs, working_size_check
 
 
 def _image_files(path, what):
@@ -70,6 +70,8 @@ def video(args):
     request = check_video_inputs(VideoRequest(
         _style_request(args, [args.input]), args.output, args.start, args.duration, args.size, args.temporal))
     info = probe(request.style.contents[0])
+    too_large = working_size_check(request.size, request.style.max_pixels, "--size")
+    too_large(info.width, info.height, str(args.input))
     stylizer, bank = _load(args)
     style = blend(style_inputs(stylizer, request.style, bank)[0], request.style.style_weights or [1.0])
     frames = FrameStylizer(stylizer.engine, style, request.style.alpha, request.size, request.temporal)

@@ -71,6 +71,7 @@ def test_bad_videos_and_options_are_one_line_errors(tmp_path, images, capsys):
         (source, ["--start", "nan"], "must be a finite number"),
         (source, ["--start", "5"], "no frames of"),
         (source, ["--alpha", "2"], "alpha must be between 0 and 1"),
+        (source, ["--size", "20000"], "over the limit of 64,000,000 pixels"),
     ]
     for video, options, message in cases:
         output = tmp_path / "out.mp4"
