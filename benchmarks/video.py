@@ -23,7 +23,7 @@ from speed import ROOT, machine
 from stylize.engine import MODELS, Engine
 from stylize.frames import FrameStylizer
 from stylize.images import open_image, prepare, to_tensor
-from stylize.video import stylize_video
+from stylize.video import probe, stylize_video
 
 PHOTO, STYLE = ROOT / "examples" / "gorilla.jpg", ROOT / "examples" / "sower.jpg"
 
@@ -76,7 +76,8 @@ def main():
                 for temporal in ("flow", "none"):
                     start = time.perf_counter()
                     written = stylize_video(FrameStylizer(engine, style, size=size, temporal=temporal), clip,
-                                            Path(tmp) / "out.mp4", batch_size=8 if engine.device.type == "cuda" else 2)
+                                            probe(clip), Path(tmp) / "out.mp4",
+                                            batch_size=8 if engine.device.type == "cuda" else 2)
                     seconds = time.perf_counter() - start
                     print(f"  {model} {size} px, temporal {temporal:4s}: {written} frames in {seconds:.1f} s = "
                           f"{written / seconds:.1f} frames/s")

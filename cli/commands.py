@@ -69,16 +69,14 @@ def video(args):
 
     request = check_video_inputs(VideoRequest(
         _style_request(args, [args.input]), args.output, args.start, args.duration, args.size, args.temporal))
-    info = probe(request.style.contents[0])
-    too_large = working_size_check(request.size, request.style.max_pixels, "--size")
-    too_large(info.width, info.height, str(args.input))
+    info = probe(args.input, check_size=working_size_check(request.size, request.style.max_pixels, "--size"))
     stylizer, bank = _load(args)
     style = blend(style_inputs(stylizer, request.style, bank)[0], request.style.style_weights or [1.0])
     frames = FrameStylizer(stylizer.engine, style, request.style.alpha, request.size, request.temporal)
     batch_size = args.batch_size or (8 if stylizer.engine.device.type == "cuda" else 2)
     with tqdm(total=frames_between(info, request.start, request.duration), desc="video", unit="frame",
               file=sys.stderr) as bar:
-        written = stylize_video(frames, request.style.contents[0], request.output, request.start, request.duration,
+        written = stylize_video(frames, args.input, info, request.output, request.start, request.duration,
                                 batch_size, progress=bar.update)
         rate = bar.format_dict["n"] / max(bar.format_dict["elapsed"], 1e-9)
     width, height = frames.output_size(info.width, info.height)

@@ -48,8 +48,9 @@ def _read_error(path, error):
     return StylizeError(f"cannot read {path}: the video is corrupt or truncated ({getattr(error, 'strerror', error)})")
 
 
-def probe(path):
-    """What a video file holds (decodes its first frame, for the rotation and to be sure it can)."""
+def probe(path, check_size=None):
+    """What a video file holds (decodes its first frame, for the rotation and to be sure it can).
+    check_size(width, height, name), if given, may refuse the frame size, as in open_image."""
     with open_video(path) as container:
         stream = container.streams.video[0]
         try:
@@ -64,6 +65,8 @@ def probe(path):
         else:
             duration = (container.duration or 0) / av.time_base
         frames = stream.frames or round(duration * fps)
+        if check_size is not None:
+            check_size(first.width, first.height, str(path))
         return VideoInfo(first.width, first.height, fps, frames, duration, round(first.rotation or 0) % 360,
                          bool(container.streams.audio))
 
@@ -74,11 +77,10 @@ def frames_between(info, start, duration):
     return max(0, math.ceil((end - start) * info.fps - 1e-6)) if info.fps else info.frames
 
 
-def stylize_video(stylizer, source, output, start=0.0, duration=None, batch_size=4, progress=None):
-    """Stylise `source` into `output` (see request.VIDEO_FORMATS) with a FrameStylizer; frames before
-    `start` seconds and from `start + duration` on are left out. `progress(n)` hears of each
-    batch. Returns the number of frames written."""
-    info = probe(source)
+def stylize_video(stylizer, source, info, output, start=0.0, duration=None, batch_size=4, progress=None):
+    """Stylise `source` (its `probe` is `info`) into `output` (see request.VIDEO_FORMATS) with a
+    FrameStylizer; frames before `start` seconds and from `start + duration` on are left out.
+    `progress(n)` hears of each batch. Returns the number of frames written."""
     writer = _Writer(stylizer, batch_size, progress)
     atomic_write(output, lambda tmp: writer.run(source, tmp, info, start, duration))
     return writer.written
