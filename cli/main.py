@@ -178,6 +178,8 @@ def build_parser():
         "loss_net": "loss network of the decoder phase",
         "finetune_encoder": "phase 2 trains the encoder too, end to end (needs --loss-net vgg)",
         "init": "warm-start from a fast model file (e.g. weights/fast.safetensors; needs --loss-net vgg)",
+        "decoder_convs": "decoder convs per level, relu1_1..relu4_1, e.g. 2,2,3,3 (default: the model's); "
+                         "more than the --init file's grows its decoder without changing its output",
         "workers": "data loading processes",
         "threads": "torch CPU threads (0: torch default)", "save_every": "checkpoint every N steps",
         "resume": "checkpoint path, or 'auto' for the newest in --out", "seed": "random seed", "device": "device"})

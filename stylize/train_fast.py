@@ -11,6 +11,7 @@ Two phases in one resumable run (after Wang et al. 2020, "Collaborative Distilla
      losses `benchmarks/quality.py` reports, at several times the cost of a step). With
      `finetune_encoder` (VGG loss network only) the student goes on learning too, end to end
      like MicroAST (Wang et al. 2023): its taps need not match VGG's, only serve the decoder.
+A run can also start from a model file (`init`) and grow its decoder (`decoder_convs`) first.
 """
 import logging
 from dataclasses import asdict
@@ -23,7 +24,7 @@ import torch.nn.functional as F
 from .data import endless_loader
 from .device import pick_device
 from .errors import StylizeError
-from .model import FAST, RELU4_1, Decoder, Encoder
+from .model import FAST, RELU4_1, Decoder, Encoder, NetworkShape
 from .style_layers import AdaIN, mean_std
 from .train_config import LOSS_NETS, FastTrainConfig
 from .training_loop import TrainingLoop, load_checkpoint, remove_stale_temporaries, resume_path
@@ -84,6 +85,60 @@ def initialise_from_data(student, projection, teacher, images):
         proj.bias.copy_(solution[-1])
 
 
+def decoder_convs_by_level(decoder):
+    """The decoder's 3x3 convolutions grouped by level, [relu1_1 block, ..., relu4_1 block]."""
+    convs = iter([m for m in decoder if isinstance(m, nn.Conv2d)])
+    blocks = {level: [next(convs) for _ in range(decoder.shape.decoder_convs[level])] for level in (3, 2, 1, 0)}
+    return [blocks[level] for level in range(4)]
+
+
+@torch.no_grad()
+def grow_decoder(decoder, shape, taps):
+    """A deeper decoder (more convs per level in `shape`) that computes what `decoder` computes.
+
+    Each level's new convs go first in its block, as identities: the first adds a per-channel
+    shift that keeps the block's input positive through its ReLU (four times the most negative
+    value seen on `taps`, real stylised taps), and the old first conv's bias takes the shift back
+    out. Reflection padding copies values, so the shift passes through it unchanged. Training
+    goes on from the same outputs, with the new convs free to learn (Net2Net's idea, Chen et al.
+    2016, for a decoder whose block inputs can be negative).
+    """
+    if any(new < old for new, old in zip(shape.decoder_convs, decoder.shape.decoder_convs)):
+        raise StylizeError(f"decoder convs {list(shape.decoder_convs)} are fewer than the model's "
+                           f"{list(decoder.shape.decoder_convs)} at some level; a model can only grow")
+    lowest = {}
+    hooks = [convs[0].register_forward_pre_hook(
+        lambda module, inputs, level=level: lowest.__setitem__(level, inputs[0].amin(dim=(0, 2, 3))))
+        for level, convs in enumerate(decoder_convs_by_level(decoder))]
+    decoder(taps)
+    for hook in hooks:
+        hook.remove()
+    grown = Decoder(decoder.architecture, shape)
+    for level, (old, new) in enumerate(zip(decoder_convs_by_level(decoder), decoder_convs_by_level(grown))):
+        added = len(new) - len(old)
+        for conv_old, conv_new in zip(old, new[added:]):
+            conv_new.load_state_dict(conv_old.state_dict())
+        if not added:
+            continue
+        shift = 4 * (-lowest[level]).clamp(min=0)
+        for i, conv in enumerate(new[:added]):
+            nn.init.dirac_(conv.weight)
+            conv.bias.copy_(shift if i == 0 else torch.zeros_like(shift))
+        new[added].bias -= (new[added].weight * shift[None, :, None, None]).sum(dim=(1, 2, 3))
+    return grown
+
+
+def parse_decoder_convs(text):
+    """"2,2,3,3" -> (2, 2, 3, 3): convs per decoder level, relu1_1 .. relu4_1."""
+    try:
+        counts = tuple(int(n) for n in text.split(","))
+    except ValueError:
+        counts = ()
+    if len(counts) != 4 or min(counts) < 1:
+        raise StylizeError(f"--decoder-convs wants four positive counts like 2,2,3,3, not {text!r}")
+    return counts
+
+
 def style_losses(loss_net, output, content_target, style_stats):
     """The AdaIN paper's losses of `output` in `loss_net`'s space: content at relu4_1 against
     `content_target`, mean/std at every tap against `style_stats`."""
@@ -111,21 +166,35 @@ class FastTrainer:
         remove_stale_temporaries(self.out)
         torch.manual_seed(cfg.seed)
         self.teacher = load_encoder().to(self.device, memory_format=torch.channels_last)
-        self.student = student_encoder().to(self.device, memory_format=torch.channels_last)
-        self.projection = projections().to(self.device)
-        self.decoder = Decoder("skip", FAST).to(self.device, memory_format=torch.channels_last)
+        checkpoint_path = resume_path(cfg.resume, self.out)
+        checkpoint = load_checkpoint(checkpoint_path) if checkpoint_path is not None else None
+        init = load_fast(cfg.init) if cfg.init and checkpoint is None else None
+        self.shape = self._shape(checkpoint, init)
+        self.student = student_encoder(self.shape).to(self.device, memory_format=torch.channels_last)
+        self.projection = projections(self.shape).to(self.device)
+        self.decoder = Decoder("skip", self.shape).to(self.device, memory_format=torch.channels_last)
+        self.grow_from = None  # a smaller file's decoder, grown in run() once real taps are at hand
         self.adain = AdaIN()
         self.encoder_optimizer = torch.optim.Adam([*self.student.parameters(), *self.projection.parameters()], cfg.lr)
         self.decoder_optimizer = torch.optim.Adam(self.decoder.parameters(), cfg.lr)
         self.history = {"seconds": 0.0, "cpu_seconds": 0.0}
         self.start = 0
-        checkpoint_path = resume_path(cfg.resume, self.out)
-        if checkpoint_path is not None:
-            self._load(load_checkpoint(checkpoint_path))
+        if checkpoint is not None:
+            self._load(checkpoint)
             log.info("resuming from %s (iteration %d)", checkpoint_path, self.start)
-        elif cfg.init:
-            self._warm_start(cfg.init)
+        elif init is not None:
+            self._warm_start(cfg.init, *init)
         self.student.preprocess.requires_grad_(False)
+
+    def _shape(self, checkpoint, init):
+        """The run's network shape: the checkpoint's when resuming, else the --init file's or
+        FAST, with --decoder-convs (if given) replacing the decoder's conv counts."""
+        if checkpoint is not None:
+            return NetworkShape.from_dict(checkpoint["shape"])
+        shape = init[0].shape if init is not None else FAST
+        if not self.cfg.decoder_convs:
+            return shape
+        return NetworkShape(shape.widths, shape.encoder_convs, parse_decoder_convs(self.cfg.decoder_convs))
 
     def _load(self, ckpt):
         for name in ("student", "projection", "decoder", "encoder_optimizer", "decoder_optimizer"):
@@ -133,11 +202,11 @@ class FastTrainer:
         torch.set_rng_state(ckpt["rng"])
         self.start, self.history = ckpt["iteration"], ckpt["history"]
 
-    def _warm_start(self, path):
+    def _warm_start(self, path, encoder, decoder):
         """Go on from a fast model file: its encoder is the (distilled) student, its decoder goes
-        on learning, and the iteration count continues. The file has no projections, so only the
-        decoder phase with the VGG loss network can go on from it."""
-        encoder, decoder = load_fast(path)
+        on learning (grown first when --decoder-convs asks for more), and the iteration count
+        continues. The file has no projections, so only the decoder phase with the VGG loss
+        network can go on from it."""
         meta = decoder.metadata
         if self.cfg.loss_net != "vgg":
             raise StylizeError("a warm start from a model file needs --loss-net vgg (the file has no projections)")
@@ -146,13 +215,16 @@ class FastTrainer:
             raise StylizeError(f"{path} is at iteration {self.start}, before the end of distillation; "
                                f"set --encoder-iters {self.start} or less")
         self.student.load_state_dict(encoder.state_dict())
-        self.decoder.load_state_dict(decoder.state_dict())
+        if decoder.shape == self.shape:
+            self.decoder.load_state_dict(decoder.state_dict())
+        else:
+            self.grow_from = decoder
         self.history = {"seconds": meta.get("train_seconds", 0.0), "cpu_seconds": meta.get("train_cpu_seconds", 0.0)}
         log.info("warm start from %s (iteration %d)", path, self.start)
 
     def state(self, iteration, losses, loop):
-        return {"kind": "fast", "iteration": iteration, "losses": losses, "config": asdict(self.cfg),
-                "command": self.command, "rng": torch.get_rng_state(), "data": self.data,
+        return {"kind": "fast", "shape": self.shape.as_dict(), "iteration": iteration, "losses": losses,
+                "config": asdict(self.cfg), "command": self.command, "rng": torch.get_rng_state(), "data": self.data,
                 "history": {"seconds": self.history["seconds"] + loop.seconds,
                             "cpu_seconds": self.history["cpu_seconds"] + loop.cpu_seconds},
                 **{name: getattr(self, name).state_dict() for name in
@@ -174,6 +246,19 @@ class FastTrainer:
         loss.backward()
         self.encoder_optimizer.step()
         return {"distil": loss.item()}
+
+    def _grow(self, content, style):
+        with torch.no_grad():
+            content_taps, style_taps = self.student(content.to(self.device)), self.student(style.to(self.device))
+            taps = [self.adain(c, *mean_std(s)) for c, s in zip(content_taps, style_taps)]
+        old = self.grow_from.to(self.device)
+        grown = grow_decoder(old, self.shape, taps)
+        self.decoder.load_state_dict(grown.state_dict())
+        with torch.no_grad():
+            change = (self.decoder(taps) - old(taps)).abs().max().item()
+        log.info("grew the decoder from %s to %s convs per level (output changed by at most %.2g)",
+                 list(old.shape.decoder_convs), list(self.shape.decoder_convs), change)
+        self.grow_from = None
 
     def loss_network(self):
         if self.cfg.loss_net == "vgg":
@@ -227,6 +312,8 @@ class FastTrainer:
             initialise_from_data(self.student, self.projection, self.teacher, init)
             log.info("initialised the student from %d crops: distillation loss %.3f", len(init),
                      distillation_loss(self.student, self.projection, self.teacher, init).item())
+        if self.grow_from is not None:
+            self._grow(next(contents)[0], next(styles)[0])
 
         def step(iteration):
             (content, _), (style, _) = next(contents), next(styles)
@@ -253,7 +340,8 @@ def train_fast(cfg: FastTrainConfig, command=""):
 def export_fast(checkpoint_path, out_path):
     """A fast-model checkpoint -> the shipped safetensors file (student encoder + decoder)."""
     ckpt = load_checkpoint(checkpoint_path)
-    student, decoder = Encoder(FAST), Decoder("skip", FAST)
+    shape = NetworkShape.from_dict(ckpt["shape"])
+    student, decoder = Encoder(shape), Decoder("skip", shape)
     student.load_state_dict(ckpt["student"])
     decoder.load_state_dict(ckpt["decoder"])
     cfg = ckpt["config"]

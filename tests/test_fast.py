@@ -12,9 +12,9 @@ from cli.main import main
 from stylize.engine import Engine
 from stylize.errors import StylizeError
 from stylize.images import to_tensor
-from stylize.model import FAST, Decoder, Encoder
+from stylize.model import FAST, Decoder, Encoder, NetworkShape
 from stylize.train_config import FastTrainConfig
-from stylize.train_fast import export_fast, train_fast
+from stylize.train_fast import export_fast, grow_decoder, parse_decoder_convs, train_fast
 from stylize.training_loop import load_checkpoint
 from stylize.weights import load_fast, read_metadata
 
@@ -128,6 +128,45 @@ def test_train_fast_distils_then_trains_the_decoder_and_resumes(folders, tmp_pat
     assert changed and not any(k.startswith("preprocess") for k in changed)
     with pytest.raises(StylizeError, match="needs --loss-net vgg"):
         train_fast(FastTrainConfig(**{**cfg, "loss_net": "student"}, iters=7))
+
+
+def test_a_grown_decoder_computes_what_the_smaller_one_did():
+    torch.manual_seed(0)
+    encoder, decoder = Encoder(FAST), Decoder("skip", FAST)
+    for conv in decoder:  # biases that make the inputs of some blocks negative, as AdaIN's output is
+        if isinstance(conv, torch.nn.Conv2d):
+            torch.nn.init.normal_(conv.bias, std=0.5)
+    taps = [t - t.mean() for t in encoder(torch.rand(2, 3, 32, 40))]
+    deeper = NetworkShape(FAST.widths, FAST.encoder_convs, (2, 3, 2, 3))
+    grown = grow_decoder(decoder, deeper, taps)
+    assert grown.shape == deeper and len([m for m in grown if isinstance(m, torch.nn.Conv2d)]) == 10
+    assert len([m for m in decoder if isinstance(m, torch.nn.Conv2d)]) == 7
+    assert grown[1].bias.max() > 0  # relu4_1's new first conv shifts its (partly negative) input up
+    with torch.no_grad():
+        torch.testing.assert_close(grown(taps), decoder(taps), atol=1e-5, rtol=0)
+    with pytest.raises(StylizeError, match="can only grow"):
+        grow_decoder(grown, FAST, taps)
+    assert parse_decoder_convs("2,2,3,3") == (2, 2, 3, 3)
+    for bad in ("2,2,3", "2,2,0,3", "a,b,c,d"):
+        with pytest.raises(StylizeError, match="four positive counts"):
+            parse_decoder_convs(bad)
+
+
+def test_train_fast_grows_a_shipped_model(folders, tmp_path, fast_file):
+    cfg = FastTrainConfig(content_dir=str(folders / "content"), style_dir=str(folders / "style"),
+                          out=str(tmp_path / "grow"), encoder_iters=0, iters=2, batch_size=2, image_size=40,
+                          crop_size=32, workers=0, save_every=2, device="cpu", loss_net="vgg",
+                          init=str(fast_file), decoder_convs="2,2,3,3")
+    assert train_fast(cfg)["shape"]["decoder_convs"] == [2, 2, 3, 3]
+    # Resuming reads the shape from the checkpoint; the exported file carries it to the engine.
+    state = train_fast(FastTrainConfig(**{**cfg.__dict__, "init": None, "decoder_convs": None, "iters": 3,
+                                          "resume": "auto"}))
+    assert state["iteration"] == 3
+    export_fast(tmp_path / "grow" / "checkpoint_00000003.pt", tmp_path / "grown.safetensors")
+    engine = Engine.load("fast", tmp_path / "grown.safetensors", device="cpu", precision="fp32")
+    assert engine.decoder.shape.decoder_convs == (2, 2, 3, 3)
+    assert engine.stylize_tensor(to_tensor(gradient_image((40, 32), 1)), engine.style_stats(
+        to_tensor(gradient_image((32, 32), 2)))).shape == (3, 32, 40)
 
 
 @pytest.mark.parametrize("kind", ["decoder", "fast", "bank"])
