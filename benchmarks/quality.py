@@ -7,8 +7,9 @@ Pairs: the i-th held-out content photo (sorted by name) with the (i mod S)-th he
 resized and centre-cropped to --size. Both models are scored with the same yardstick, VGG-19:
 the decoder's raw output is encoded by VGG-19; content loss at relu4_1 against AdaIN of the
 photo's VGG relu4_1 with the painting's statistics, style loss on the mean/std of relu1_1..relu4_1
-against the painting's (for the quality model these are exactly its training losses). Float32,
-no gradients. Prints a table and the means, and writes them as JSON with --json.
+against the painting's (for the quality model these are exactly its training losses), also shown
+by tap, which says at which scale a model falls short. Float32, no gradients. Prints a table and
+the means, and writes them as JSON with --json.
 """
 import argparse
 import json
@@ -19,7 +20,7 @@ from PIL import Image, ImageDraw
 
 from stylize.engine import MODELS, Engine
 from stylize.images import list_images, open_image, prepare, to_image, to_tensor
-from stylize.model import RELU4_1
+from stylize.model import RELU4_1, TAP_NAMES
 from stylize.style_layers import AdaIN, mean_std
 from stylize.train_fast import style_losses
 from stylize.weights import load_encoder
@@ -27,13 +28,13 @@ from stylize.weights import load_encoder
 
 @torch.no_grad()
 def yardstick_losses(vgg, engine, content, style):
-    """(content loss, style loss) of the engine's raw output for one pair, measured by VGG-19."""
+    """(content loss, style loss by tap) of the engine's raw output for one pair, measured by VGG-19."""
     x = content[None]
     output = engine.decode(engine.stylize_features(engine.encode(x), engine.style_stats(style)))
     style_stats = [mean_std(t) for t in vgg(style[None])]
     target = AdaIN()(vgg(x)[RELU4_1], *style_stats[RELU4_1])
-    content_loss, style_loss = style_losses(vgg, output, target, style_stats)
-    return content_loss.item(), style_loss.item()
+    content_loss, style_by_tap = style_losses(vgg, output, target, style_stats, per_tap=True)
+    return content_loss.item(), [loss.item() for loss in style_by_tap]
 
 
 def main():
@@ -54,17 +55,20 @@ def main():
     pairs = [(c, styles[i % len(styles)]) for i, c in enumerate(contents)]
     rows = []
     for i, (c, s) in enumerate(pairs):
-        content_loss, style_loss = yardstick_losses(vgg, engine, c, s)
-        rows.append({"pair": i, "content": content_loss, "style": style_loss})
+        content_loss, style_by_tap = yardstick_losses(vgg, engine, c, s)
+        rows.append({"pair": i, "content": content_loss, "style": sum(style_by_tap),
+                     "style_by_tap": dict(zip(TAP_NAMES, style_by_tap))})
     meta = engine.decoder.metadata
     summary = {"model": args.model, "weights": args.weights or "shipped", "iterations": meta.get("iterations"),
                "pairs": len(rows), "size": args.size,
                "content_loss": sum(r["content"] for r in rows) / len(rows),
-               "style_loss": sum(r["style"] for r in rows) / len(rows)}
+               "style_loss": sum(r["style"] for r in rows) / len(rows),
+               "style_loss_by_tap": {tap: sum(r["style_by_tap"][tap] for r in rows) / len(rows) for tap in TAP_NAMES}}
     for r in rows:
         print(f"pair {r['pair']:2d}  content {r['content']:.3f}  style {r['style']:.3f}")
     print(f"{args.model}: mean over {len(rows)} held-out pairs at {args.size} px: content {summary['content_loss']:.3f}, "
           f"style {summary['style_loss']:.3f} ({summary['iterations']} iterations)")
+    print("style loss by tap: " + ", ".join(f"{tap} {loss:.3f}" for tap, loss in summary["style_loss_by_tap"].items()))
     if args.json:
         args.json.write_text(json.dumps({"summary": summary, "pairs": rows}, indent=2))
     if args.grid:

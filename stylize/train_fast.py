@@ -139,16 +139,16 @@ def parse_decoder_convs(text):
     return counts
 
 
-def style_losses(loss_net, output, content_target, style_stats):
+def style_losses(loss_net, output, content_target, style_stats, per_tap=False):
     """The AdaIN paper's losses of `output` in `loss_net`'s space: content at relu4_1 against
-    `content_target`, mean/std at every tap against `style_stats`."""
+    `content_target`, mean/std at every tap against `style_stats` (summed, or a list by tap)."""
     taps = loss_net(output)
     content = F.mse_loss(taps[RELU4_1], content_target)
-    style = 0.0
+    style = []
     for tap, (mean, std) in zip(taps, style_stats):
         out_mean, out_std = mean_std(tap)
-        style = style + F.mse_loss(out_mean, mean) + F.mse_loss(out_std, std)
-    return content, style
+        style.append(F.mse_loss(out_mean, mean) + F.mse_loss(out_std, std))
+    return content, (style if per_tap else sum(style))
 
 
 class FastTrainer:
