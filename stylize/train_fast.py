@@ -174,6 +174,7 @@ class FastTrainer:
         self.projection = projections(self.shape).to(self.device)
         self.decoder = Decoder("skip", self.shape).to(self.device, memory_format=torch.channels_last)
         self.grow_from = None  # a smaller file's decoder, grown in run() once real taps are at hand
+        self.average = None  # moving average of the student's and decoder's weights (decoder phase)
         self.adain = AdaIN()
         self.encoder_optimizer = torch.optim.Adam([*self.student.parameters(), *self.projection.parameters()], cfg.lr)
         self.decoder_optimizer = torch.optim.Adam(self.decoder.parameters(), cfg.lr)
@@ -200,7 +201,7 @@ class FastTrainer:
         for name in ("student", "projection", "decoder", "encoder_optimizer", "decoder_optimizer"):
             getattr(self, name).load_state_dict(ckpt[name])
         torch.set_rng_state(ckpt["rng"])
-        self.start, self.history = ckpt["iteration"], ckpt["history"]
+        self.start, self.history, self.average = ckpt["iteration"], ckpt["history"], ckpt.get("average")
 
     def _warm_start(self, path, encoder, decoder):
         """Go on from a fast model file: its encoder is the (distilled) student, its decoder goes
@@ -224,7 +225,7 @@ class FastTrainer:
 
     def state(self, iteration, losses, loop):
         return {"kind": "fast", "shape": self.shape.as_dict(), "iteration": iteration, "losses": losses,
-                "config": asdict(self.cfg), "command": self.command, "rng": torch.get_rng_state(), "data": self.data,
+                "config": asdict(self.cfg), "command": self.command, "average": self.average, "rng": torch.get_rng_state(), "data": self.data,
                 "history": {"seconds": self.history["seconds"] + loop.seconds,
                             "cpu_seconds": self.history["cpu_seconds"] + loop.cpu_seconds},
                 **{name: getattr(self, name).state_dict() for name in
@@ -290,7 +291,23 @@ class FastTrainer:
         loss.backward()
         for optimizer in optimizers:
             optimizer.step()
+        self._update_average()
         return {"content": content_loss.item(), "style": style_loss.item()}
+
+    @torch.no_grad()
+    def _update_average(self):
+        """Exponential moving average of the weights (Polyak averaging). At batch 8 they wander
+        around the minimum from step to step (held-out style loss 1.45-1.63 at checkpoints 100
+        steps apart); their average sits nearer it, and it is what gets exported."""
+        if not self.cfg.ema_decay:
+            return
+        current = {name: getattr(self, name).state_dict() for name in ("student", "decoder")}
+        if self.average is None:
+            self.average = {name: {k: v.detach().clone() for k, v in state.items()} for name, state in current.items()}
+            return
+        for name, state in current.items():
+            for key, value in self.average[name].items():
+                value.lerp_(state[key], 1.0 - self.cfg.ema_decay)
 
     def run(self):
         cfg = self.cfg
@@ -342,8 +359,9 @@ def export_fast(checkpoint_path, out_path):
     ckpt = load_checkpoint(checkpoint_path)
     shape = NetworkShape.from_dict(ckpt["shape"])
     student, decoder = Encoder(shape), Decoder("skip", shape)
-    student.load_state_dict(ckpt["student"])
-    decoder.load_state_dict(ckpt["decoder"])
+    weights = ckpt.get("average") or {"student": ckpt["student"], "decoder": ckpt["decoder"]}
+    student.load_state_dict(weights["student"])
+    decoder.load_state_dict(weights["decoder"])
     cfg = ckpt["config"]
     metadata = {
         "model": "fast: slim VGG-shaped encoder distilled from VGG-19 + slim skip AdaIN decoder",
@@ -351,6 +369,8 @@ def export_fast(checkpoint_path, out_path):
         "decoder_iterations": max(0, ckpt["iteration"] - cfg["encoder_iters"]),
         "train_seconds": round(ckpt["history"]["seconds"], 1),
         "train_cpu_seconds": round(ckpt["history"]["cpu_seconds"], 1),
+        "weights": f"moving average of the decoder phase's (decay {cfg['ema_decay']})" if ckpt.get("average")
+                   else "the last step's",
         "losses": ckpt["losses"], "data": ckpt["data"], "config": cfg, "command": ckpt["command"],
     }
     save_fast(out_path, student, decoder, metadata)

@@ -162,8 +162,14 @@ def test_train_fast_grows_a_shipped_model(folders, tmp_path, fast_file):
     state = train_fast(FastTrainConfig(**{**cfg.__dict__, "init": None, "decoder_convs": None, "iters": 3,
                                           "resume": "auto"}))
     assert state["iteration"] == 3
-    export_fast(tmp_path / "grow" / "checkpoint_00000003.pt", tmp_path / "grown.safetensors")
+    meta = export_fast(tmp_path / "grow" / "checkpoint_00000003.pt", tmp_path / "grown.safetensors")
     engine = Engine.load("fast", tmp_path / "grown.safetensors", device="cpu", precision="fp32")
+    # What is exported is the moving average of the weights, not the last step's.
+    assert meta["weights"] == "moving average of the decoder phase's (decay 0.99)"
+    for name, module in (("decoder", engine.decoder), ("student", engine.encoder)):
+        exported = {k: v.contiguous() for k, v in module.state_dict().items()}
+        assert all(torch.equal(exported[k], v.contiguous()) for k, v in state["average"][name].items())
+    assert any(not torch.equal(v, state["average"]["decoder"][k]) for k, v in state["decoder"].items())
     assert engine.decoder.shape.decoder_convs == (2, 2, 3, 3)
     assert engine.stylize_tensor(to_tensor(gradient_image((40, 32), 1)), engine.style_stats(
         to_tensor(gradient_image((32, 32), 2)))).shape == (3, 32, 40)
