@@ -49,7 +49,8 @@ class NetworkShape:
 
 VGG19 = NetworkShape()
 # A quarter of VGG's width, one conv at full resolution and two at 1/2 and 1/4: the measured point
-# where a 256 px frame runs at about 15 frames/s on 2 AVX2 cores (README, "Speed").
+# where a 256 px frame runs at about 15 frames/s on 2 AVX2 cores (README, "Speed"). Training starts
+# from this shape; the shipped file's decoder was grown from it (2, 2, 3, 3), its metadata says so.
 FAST = NetworkShape(widths=(16, 32, 64, 128), encoder_convs=(1, 2, 2, 1), decoder_convs=(2, 2, 2, 1))
 
 
