@@ -159,6 +159,8 @@ class FastTrainer:
             raise StylizeError("encoder_iters must be between 0 and iters")
         if cfg.finetune_encoder and cfg.loss_net != "vgg":
             raise StylizeError("--finetune-encoder needs --loss-net vgg (the student cannot judge itself)")
+        if not 0 <= cfg.ema_decay < 1:
+            raise StylizeError(f"--ema-decay must be at least 0 and below 1, not {cfg.ema_decay}")
         self.cfg, self.command = cfg, command
         self.device = pick_device(cfg.device)
         self.out = Path(cfg.out)

@@ -170,6 +170,8 @@ def test_train_fast_grows_a_shipped_model(folders, tmp_path, fast_file):
         exported = {k: v.contiguous() for k, v in module.state_dict().items()}
         assert all(torch.equal(exported[k], v.contiguous()) for k, v in state["average"][name].items())
     assert any(not torch.equal(v, state["average"]["decoder"][k]) for k, v in state["decoder"].items())
+    with pytest.raises(StylizeError, match="--ema-decay must be at least 0 and below 1, not 1.0"):
+        train_fast(FastTrainConfig(**{**cfg.__dict__, "ema_decay": 1.0}))
     assert engine.decoder.shape.decoder_convs == (2, 2, 3, 3)
     assert engine.stylize_tensor(to_tensor(gradient_image((40, 32), 1)), engine.style_stats(
         to_tensor(gradient_image((32, 32), 2)))).shape == (3, 32, 40)
