@@ -87,9 +87,8 @@ def initialise_from_data(student, projection, teacher, images):
 
 def decoder_convs_by_level(decoder):
     """The decoder's 3x3 convolutions grouped by level, [relu1_1 block, ..., relu4_1 block]."""
-    convs = iter([m for m in decoder if isinstance(m, nn.Conv2d)])
-    blocks = {level: [next(convs) for _ in range(decoder.shape.decoder_convs[level])] for level in (3, 2, 1, 0)}
-    return [blocks[level] for level in range(4)]
+    convs = iter([m for m in decoder if isinstance(m, nn.Conv2d)])  # in the decoder's order: relu4_1 first
+    return [[next(convs) for _ in range(decoder.shape.decoder_convs[level])] for level in (3, 2, 1, 0)][::-1]
 
 
 @torch.no_grad()
@@ -227,7 +226,8 @@ class FastTrainer:
 
     def state(self, iteration, losses, loop):
         return {"kind": "fast", "shape": self.shape.as_dict(), "iteration": iteration, "losses": losses,
-                "config": asdict(self.cfg), "command": self.command, "average": self.average, "rng": torch.get_rng_state(), "data": self.data,
+                "config": asdict(self.cfg), "command": self.command, "average": self.average,
+                "rng": torch.get_rng_state(), "data": self.data,
                 "history": {"seconds": self.history["seconds"] + loop.seconds,
                             "cpu_seconds": self.history["cpu_seconds"] + loop.cpu_seconds},
                 **{name: getattr(self, name).state_dict() for name in
