@@ -142,9 +142,10 @@ def test_page_and_docs(client):
 def test_not_ready_until_the_model_loads(decoder_file, tmp_path):
     app = create_app(Settings(decoder=str(tmp_path / "missing.safetensors"), device="cpu"))
     with TestClient(app) as c:
-        time.sleep(0.2)
         assert c.get("/healthz").status_code == 200
-        ready = c.get("/readyz")
+        deadline = time.time() + 60  # the load fails in the background: poll until it has (slow on a busy CPU)
+        while (ready := c.get("/readyz")).json()["detail"] == "model is loading, retry shortly" and time.time() < deadline:
+            time.sleep(0.05)
         assert ready.status_code == 503 and "decoder file not found" in ready.json()["detail"]
         assert post(c).status_code == 503
 
