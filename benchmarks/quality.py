@@ -33,7 +33,7 @@ def yardstick_losses(vgg, engine, content, style):
     output = engine.decode(engine.stylize_features(engine.encode(x), engine.style_stats(style)))
     style_stats = [mean_std(t) for t in vgg(style[None])]
     target = AdaIN()(vgg(x)[RELU4_1], *style_stats[RELU4_1])
-    content_loss, style_by_tap = style_losses(vgg(output), target, style_stats, per_tap=True)
+    content_loss, style_by_tap = style_losses(vgg, output, target, style_stats, per_tap=True)
     return content_loss.item(), [loss.item() for loss in style_by_tap]
 
 

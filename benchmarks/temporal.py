@@ -33,7 +33,7 @@ def frame_losses(vgg, frames, outputs, style):
     x, y = to_batch(frames), to_batch(outputs)
     style_stats = [tuple(s.expand(len(y), -1, -1, -1) for s in mean_std(t)) for t in vgg(style[None])]
     target = AdaIN()(vgg(x)[RELU4_1], *style_stats[RELU4_1])
-    content, style_loss = style_losses(vgg(y), target, style_stats)
+    content, style_loss = style_losses(vgg, y, target, style_stats)
     return content.item(), style_loss.item()
 
 

@@ -178,8 +178,6 @@ def build_parser():
         "loss_net": "loss network of the decoder phase",
         "finetune_encoder": "phase 2 trains the encoder too, end to end (needs --loss-net vgg)",
         "init": "warm-start from a fast model file (e.g. weights/fast.safetensors; needs --loss-net vgg)",
-        "teacher_weight": "weight of matching the default model's outputs in VGG's space (needs --loss-net vgg; "
-                          "0: off)",
         "ema_decay": "the exported weights are their moving average with this decay (0: the last step's)",
         "decoder_convs": "decoder convs per level, relu1_1..relu4_1, e.g. 2,2,3,3 (default: the model's); "
                          "more than the --init file's grows its decoder without changing its output",

@@ -76,7 +76,6 @@ class FastTrainConfig:
     loss_net: str = "student"
     finetune_encoder: bool = False  # phase 2 also trains the student (end to end, judged by VGG)
     init: str | None = None  # warm start from a fast model file (e.g. the shipped one): phase 2 goes on
-    teacher_weight: float = 0.0  # also match the default model's outputs, tap by tap in VGG (needs loss_net vgg)
     ema_decay: float = 0.99  # exported weights: this moving average over the decoder phase (0: the last step's)
     decoder_convs: str | None = None  # "2,2,3,3": convs per decoder level; None: FAST's, or the --init file's
     workers: int = 1

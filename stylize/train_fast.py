@@ -11,9 +11,6 @@ Two phases in one resumable run (after Wang et al. 2020, "Collaborative Distilla
      losses `benchmarks/quality.py` reports, at several times the cost of a step). With
      `finetune_encoder` (VGG loss network only) the student goes on learning too, end to end
      like MicroAST (Wang et al. 2023): its taps need not match VGG's, only serve the decoder.
-     With `teacher_weight` the output is also pulled towards the default (quality) model's
-     output for the same pair, tap by tap in VGG's space: distillation of the whole model, a
-     dense target that the mean/std style loss alone does not give.
 A run can also start from a model file (`init`) and grow its decoder (`decoder_convs`) first.
 """
 import logging
@@ -31,7 +28,7 @@ from .model import FAST, RELU4_1, Decoder, Encoder, NetworkShape
 from .style_layers import AdaIN, mean_std
 from .train_config import LOSS_NETS, FastTrainConfig
 from .training_loop import TrainingLoop, load_checkpoint, remove_stale_temporaries, resume_path
-from .weights import load_decoder, load_encoder, load_fast, save_fast
+from .weights import load_encoder, load_fast, save_fast
 
 log = logging.getLogger(__name__)
 
@@ -141,10 +138,10 @@ def parse_decoder_convs(text):
     return counts
 
 
-def style_losses(taps, content_target, style_stats, per_tap=False):
-    """The AdaIN paper's losses of an output, given its taps in the loss network: content at
-    relu4_1 against `content_target`, mean/std at every tap against `style_stats` (summed, or a
-    list by tap)."""
+def style_losses(loss_net, output, content_target, style_stats, per_tap=False):
+    """The AdaIN paper's losses of `output` in `loss_net`'s space: content at relu4_1 against
+    `content_target`, mean/std at every tap against `style_stats` (summed, or a list by tap)."""
+    taps = loss_net(output)
     content = F.mse_loss(taps[RELU4_1], content_target)
     style = []
     for tap, (mean, std) in zip(taps, style_stats):
@@ -161,8 +158,6 @@ class FastTrainer:
             raise StylizeError("encoder_iters must be between 0 and iters")
         if cfg.finetune_encoder and cfg.loss_net != "vgg":
             raise StylizeError("--finetune-encoder needs --loss-net vgg (the student cannot judge itself)")
-        if cfg.teacher_weight and cfg.loss_net != "vgg":
-            raise StylizeError("--teacher-weight needs --loss-net vgg (the default model's outputs are judged by VGG)")
         if not 0 <= cfg.ema_decay < 1:
             raise StylizeError(f"--ema-decay must be at least 0 and below 1, not {cfg.ema_decay}")
         self.cfg, self.command = cfg, command
@@ -181,9 +176,6 @@ class FastTrainer:
         self.decoder = Decoder("skip", self.shape).to(self.device, memory_format=torch.channels_last)
         self.grow_from = None  # a smaller file's decoder, grown in run() once real taps are at hand
         self.average = None  # moving average of the student's and decoder's weights (decoder phase)
-        # The default model, whose outputs the decoder phase also learns to match (--teacher-weight).
-        self.quality_decoder = (load_decoder().to(self.device, memory_format=torch.channels_last)
-                                if cfg.teacher_weight else None)
         self.adain = AdaIN()
         self.encoder_optimizer = torch.optim.Adam([*self.student.parameters(), *self.projection.parameters()], cfg.lr)
         self.decoder_optimizer = torch.optim.Adam(self.decoder.parameters(), cfg.lr)
@@ -286,22 +278,14 @@ class FastTrainer:
             targets = [self.adain(c, *mean_std(s)) for c, s in zip(content_taps, style_taps)]
         with torch.no_grad():  # each batch goes through each network once
             if self.cfg.loss_net == "vgg":  # the paper's target: AdaIN in the loss network's own space
-                teacher_content = self.teacher(content)
                 style_stats = [mean_std(t) for t in self.teacher(style)]
-                content_target = self.adain(teacher_content[RELU4_1], *style_stats[RELU4_1])
+                content_target = self.adain(self.teacher(content)[RELU4_1], *style_stats[RELU4_1])
             else:
                 style_stats = [mean_std(t) for t in project(self.projection, style_taps)]
                 content_target = self.projection[RELU4_1](targets[RELU4_1])
-            if self.quality_decoder is not None:  # what the default model paints, seen by VGG
-                painted = self.quality_decoder([self.adain(c, *s) for c, s in zip(teacher_content, style_stats)])
-                painted_taps = self.teacher(painted.clamp(0, 1))
-        output_taps = loss_net(self.decoder(targets))
-        content_loss, style_loss = style_losses(output_taps, content_target, style_stats)
+        output = self.decoder(targets)
+        content_loss, style_loss = style_losses(loss_net, output, content_target, style_stats)
         loss = content_loss + self.cfg.style_weight * style_loss
-        losses = {"content": content_loss, "style": style_loss}
-        if self.quality_decoder is not None:
-            losses["teacher"] = sum(F.mse_loss(o, p) for o, p in zip(output_taps, painted_taps)) / len(painted_taps)
-            loss = loss + self.cfg.teacher_weight * losses["teacher"]
         if not torch.isfinite(loss):
             raise StylizeError(f"loss became {loss.item()} at iteration {iteration}; lower --lr")
         for optimizer in optimizers:
@@ -310,7 +294,7 @@ class FastTrainer:
         for optimizer in optimizers:
             optimizer.step()
         self._update_average()
-        return {name: value.item() for name, value in losses.items()}
+        return {"content": content_loss.item(), "style": style_loss.item()}
 
     @torch.no_grad()
     def _update_average(self):

@@ -177,31 +177,6 @@ def test_train_fast_grows_a_shipped_model(folders, tmp_path, fast_file):
         to_tensor(gradient_image((32, 32), 2)))).shape == (3, 32, 40)
 
 
-def test_train_fast_learns_to_paint_like_the_default_model(folders, tmp_path, fast_file):
-    from stylize.weights import load_encoder
-
-    content, style = (to_tensor(Image.open(folders / kind / f"{seed}.png").crop((0, 0, 32, 32)))
-                      for kind, seed in (("content", 0), ("style", 10)))
-    vgg, quality = load_encoder(), Engine.load("quality", device="cpu", precision="fp32")
-    painted = vgg(quality.stylize_tensor(content, quality.style_stats(style))[None])
-
-    def distance_to_the_default_model(path):
-        fast = Engine.load("fast", path, device="cpu", precision="fp32")
-        ours = vgg(fast.stylize_tensor(content, fast.style_stats(style))[None])
-        return sum(torch.nn.functional.mse_loss(a, b).item() for a, b in zip(ours, painted)) / 4
-
-    cfg = FastTrainConfig(content_dir=str(folders / "content"), style_dir=str(folders / "style"),
-                          out=str(tmp_path / "taught"), encoder_iters=0, iters=6, batch_size=2, image_size=40,
-                          crop_size=32, workers=0, save_every=6, device="cpu", loss_net="vgg", init=str(fast_file),
-                          style_weight=0.0, teacher_weight=1.0, ema_decay=0.0)
-    state = train_fast(cfg)
-    assert set(state["losses"]) == {"content", "style", "teacher"}
-    export_fast(tmp_path / "taught" / "checkpoint_00000006.pt", tmp_path / "taught.safetensors")
-    assert distance_to_the_default_model(tmp_path / "taught.safetensors") < 0.8 * distance_to_the_default_model(fast_file)
-    with pytest.raises(StylizeError, match="--teacher-weight needs --loss-net vgg"):
-        train_fast(FastTrainConfig(**{**cfg.__dict__, "loss_net": "student", "init": None}))
-
-
 @pytest.mark.parametrize("kind", ["decoder", "fast", "bank"])
 def test_truncated_weight_files_are_one_clear_error(kind, decoder_file, fast_file, tmp_path):
     from stylize.bank import StyleBank, load_bank, save_bank
