@@ -181,6 +181,8 @@ def build_parser():
         "ema_decay": "the exported weights are their moving average with this decay (0: the last step's)",
         "decoder_convs": "decoder convs per level, relu1_1..relu4_1, e.g. 2,2,3,3 (default: the model's); "
                          "more than the --init file's grows its decoder without changing its output",
+        "relu4_1_width": "channels of the relu4_1 tap (0: the model's); more than the --init file's widens it "
+                         "without changing its output",
         "workers": "data loading processes",
         "threads": "torch CPU threads (0: torch default)", "save_every": "checkpoint every N steps",
         "resume": "checkpoint path, or 'auto' for the newest in --out", "seed": "random seed", "device": "device"})

@@ -20,15 +20,21 @@ DOWNSCALE = 8  # relu4_1 is 1/8 of the input size
 
 @dataclass(frozen=True)
 class NetworkShape:
-    """widths: channels of each tap; encoder_convs / decoder_convs: 3x3 convolutions per block.
+    """widths: channels of each tap; encoder_convs / decoder_convs: 3x3 convolutions per block;
+    decoder_widths: channels inside each decoder block (empty: the taps' widths).
 
     Encoder block b starts with the conv whose ReLU is tap b and (for b < 3) ends in a 2x2 max
-    pool. Decoder block b mirrors it: (decoder_convs[b] - 1) convs at width b, one conv down to
-    width b - 1 (RGB after block 0), then (for b > 0) a nearest x2 upsampling.
+    pool. Decoder block b mirrors it: (decoder_convs[b] - 1) convs from tap b's width to the
+    block's width, one conv down to tap b - 1's width (RGB after block 0), then (for b > 0) a
+    nearest x2 upsampling.
     """
     widths: tuple = (64, 128, 256, 512)
     encoder_convs: tuple = (2, 2, 4, 1)
     decoder_convs: tuple = (2, 2, 4, 1)
+    decoder_widths: tuple = ()
+
+    def decoder_width(self, block):
+        return self.decoder_widths[block] if self.decoder_widths else self.widths[block]
 
     def encoder_layers(self):
         """(name, in channels, out channels) of every encoder conv, VGG-style names (conv1_1 ...)."""
@@ -118,7 +124,8 @@ class Decoder(nn.Sequential):
         for block in (RELU4_1, RELU3_1, RELU2_1, RELU1_1):
             width = shape.widths[block]
             for _ in range(shape.decoder_convs[block] - 1):
-                layers += conv(width, width)
+                layers += conv(width, shape.decoder_width(block))
+                width = shape.decoder_width(block)
             layers += conv(width, shape.widths[block - 1] if block else 3, relu=block > 0)
             if block:
                 layers.append(nn.Upsample(scale_factor=2, mode="nearest"))

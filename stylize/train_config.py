@@ -77,6 +77,7 @@ class FastTrainConfig:
     finetune_encoder: bool = False  # phase 2 also trains the student (end to end, judged by VGG)
     init: str | None = None  # warm start from a fast model file (e.g. the shipped one): phase 2 goes on
     ema_decay: float = 0.99  # exported weights: this moving average over the decoder phase (0: the last step's)
+    relu4_1_width: int = 0  # channels of the relu4_1 tap; 0: FAST's, or the --init file's
     decoder_convs: str | None = None  # "2,2,3,3": convs per decoder level; None: FAST's, or the --init file's
     workers: int = 1
     threads: int = 0

@@ -11,10 +11,11 @@ Two phases in one resumable run (after Wang et al. 2020, "Collaborative Distilla
      losses `benchmarks/quality.py` reports, at several times the cost of a step). With
      `finetune_encoder` (VGG loss network only) the student goes on learning too, end to end
      like MicroAST (Wang et al. 2023): its taps need not match VGG's, only serve the decoder.
-A run can also start from a model file (`init`) and grow its decoder (`decoder_convs`) first.
+A run can also start from a model file (`init`) and grow it first: a wider relu4_1 tap
+(`relu4_1_width`), more decoder convs (`decoder_convs`).
 """
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -105,6 +106,10 @@ def grow_decoder(decoder, shape, taps):
     if any(new < old for new, old in zip(shape.decoder_convs, decoder.shape.decoder_convs)):
         raise StylizeError(f"decoder convs {list(shape.decoder_convs)} are fewer than the model's "
                            f"{list(decoder.shape.decoder_convs)} at some level; a model can only grow")
+    if any(new > old and shape.widths[level] != shape.decoder_width(level)
+           for level, (new, old) in enumerate(zip(shape.decoder_convs, decoder.shape.decoder_convs))):
+        raise StylizeError("a level whose tap is wider than its decoder cannot gain convs (they start as "
+                           "identities); deepen a model before widening it")
     lowest = {}
     hooks = [convs[0].register_forward_pre_hook(
         lambda module, inputs, level=level: lowest.__setitem__(level, inputs[0].amin(dim=(0, 2, 3))))
@@ -125,6 +130,40 @@ def grow_decoder(decoder, shape, taps):
             conv.bias.copy_(shift if i == 0 else torch.zeros_like(shift))
         new[added].bias -= (new[added].weight * shift[None, :, None, None]).sum(dim=(1, 2, 3))
     return grown
+
+
+@torch.no_grad()
+def widen_relu4_1(encoder, decoder, width, images):
+    """The same model with `width` channels at relu4_1 instead of its own: AdaIN there carries
+    more of the painting's statistics. conv4_1 gains filters, random and scaled to the old ones'
+    output std on `images` (real crops), and the decoder's first conv reads them with zero
+    weights, so the output is unchanged until training teaches it to use them. The decoder's own
+    widths stay as they were: the cost grows only at 1/8 of the resolution.
+    """
+    old = decoder.shape  # the encoder's may predate a deeper decoder; the widths are the same
+    if old.encoder_convs[RELU4_1] != 1:
+        raise StylizeError("only a model with one conv at relu4_1 can be widened")
+    if width < old.widths[RELU4_1]:
+        raise StylizeError(f"--relu4-1-width {width} is below the model's {old.widths[RELU4_1]}; a model can only grow")
+    shape = NetworkShape((*old.widths[:RELU4_1], width), old.encoder_convs, old.decoder_convs,
+                         tuple(old.decoder_width(block) for block in range(4)))
+    wide_encoder, wide_decoder = Encoder(shape), Decoder(decoder.architecture, shape)
+    seen = {}
+    hook = encoder.convs["conv4_1"].register_forward_pre_hook(lambda module, inputs: seen.update(x=inputs[0]))
+    encoder(images)
+    hook.remove()
+    keep = old.widths[RELU4_1]
+    for wide, narrow in ((wide_encoder, encoder), (wide_decoder, decoder)):
+        state = wide.state_dict()
+        for key, value in narrow.state_dict().items():
+            state[key][tuple(slice(0, n) for n in value.shape)] = value
+        wide.load_state_dict(state)
+    conv = wide_encoder.convs["conv4_1"]
+    conv.weight[keep:] *= encoder.convs["conv4_1"](seen["x"]).std() / F.conv2d(
+        F.pad(seen["x"], (1, 1, 1, 1), mode="reflect"), conv.weight[keep:]).std()
+    conv.bias[keep:] = 0
+    decoder_convs_by_level(wide_decoder)[RELU4_1][0].weight[:, keep:] = 0
+    return wide_encoder, wide_decoder
 
 
 def parse_decoder_convs(text):
@@ -174,7 +213,7 @@ class FastTrainer:
         self.student = student_encoder(self.shape).to(self.device, memory_format=torch.channels_last)
         self.projection = projections(self.shape).to(self.device)
         self.decoder = Decoder("skip", self.shape).to(self.device, memory_format=torch.channels_last)
-        self.grow_from = None  # a smaller file's decoder, grown in run() once real taps are at hand
+        self.grow_from = None  # a smaller file's (encoder, decoder), grown in run() once real taps are at hand
         self.average = None  # moving average of the student's and decoder's weights (decoder phase)
         self.adain = AdaIN()
         self.encoder_optimizer = torch.optim.Adam([*self.student.parameters(), *self.projection.parameters()], cfg.lr)
@@ -190,13 +229,16 @@ class FastTrainer:
 
     def _shape(self, checkpoint, init):
         """The run's network shape: the checkpoint's when resuming, else the --init file's or
-        FAST, with --decoder-convs (if given) replacing the decoder's conv counts."""
+        FAST, with --relu4-1-width and --decoder-convs (if given) replacing its own."""
         if checkpoint is not None:
             return NetworkShape.from_dict(checkpoint["shape"])
         shape = init[0].shape if init is not None else FAST
-        if not self.cfg.decoder_convs:
-            return shape
-        return NetworkShape(shape.widths, shape.encoder_convs, parse_decoder_convs(self.cfg.decoder_convs))
+        if self.cfg.relu4_1_width not in (0, shape.widths[RELU4_1]):  # the decoder's insides keep their widths
+            shape = NetworkShape((*shape.widths[:RELU4_1], self.cfg.relu4_1_width), shape.encoder_convs,
+                                 shape.decoder_convs, tuple(shape.decoder_width(block) for block in range(4)))
+        if self.cfg.decoder_convs:
+            shape = replace(shape, decoder_convs=parse_decoder_convs(self.cfg.decoder_convs))
+        return shape
 
     def _load(self, ckpt):
         for name in ("student", "projection", "decoder", "encoder_optimizer", "decoder_optimizer"):
@@ -216,11 +258,11 @@ class FastTrainer:
         if self.start < self.cfg.encoder_iters:
             raise StylizeError(f"{path} is at iteration {self.start}, before the end of distillation; "
                                f"set --encoder-iters {self.start} or less")
-        self.student.load_state_dict(encoder.state_dict())
         if decoder.shape == self.shape:
+            self.student.load_state_dict(encoder.state_dict())
             self.decoder.load_state_dict(decoder.state_dict())
         else:
-            self.grow_from = decoder
+            self.grow_from = (encoder, decoder)
         self.history = {"seconds": meta.get("train_seconds", 0.0), "cpu_seconds": meta.get("train_cpu_seconds", 0.0)}
         log.info("warm start from %s (iteration %d)", path, self.start)
 
@@ -250,17 +292,28 @@ class FastTrainer:
         self.encoder_optimizer.step()
         return {"distil": loss.item()}
 
+    @torch.no_grad()
+    def _stylised_taps(self, encoder, content, style):
+        return [self.adain(c, *mean_std(s)) for c, s in zip(encoder(content), encoder(style))]
+
+    @torch.no_grad()
     def _grow(self, content, style):
-        with torch.no_grad():
-            content_taps, style_taps = self.student(content.to(self.device)), self.student(style.to(self.device))
-            taps = [self.adain(c, *mean_std(s)) for c, s in zip(content_taps, style_taps)]
-        old = self.grow_from.to(self.device)
-        grown = grow_decoder(old, self.shape, taps)
-        self.decoder.load_state_dict(grown.state_dict())
-        with torch.no_grad():
-            change = (self.decoder(taps) - old(taps)).abs().max().item()
-        log.info("grew the decoder from %s to %s convs per level (output changed by at most %.2g)",
-                 list(old.shape.decoder_convs), list(self.shape.decoder_convs), change)
+        """The --init model, deepened (--decoder-convs) and widened (--relu4-1-width) as asked,
+        becomes the student and decoder; the log says how much its output changed (nothing, up
+        to rounding, is the design)."""
+        content, style = content.to(self.device), style.to(self.device)
+        encoder, decoder = (module.to(self.device) for module in self.grow_from)
+        before = decoder(self._stylised_taps(encoder, content, style))
+        if decoder.shape.decoder_convs != self.shape.decoder_convs:  # deeper first, while tap and decoder widths agree
+            deeper = replace(decoder.shape, decoder_convs=self.shape.decoder_convs)
+            decoder = grow_decoder(decoder, deeper, self._stylised_taps(encoder, content, style))
+        if encoder.shape.widths != self.shape.widths:
+            encoder, decoder = widen_relu4_1(encoder, decoder, self.shape.widths[RELU4_1], torch.cat([content, style]))
+        self.student.load_state_dict(encoder.state_dict())
+        self.decoder.load_state_dict(decoder.state_dict())
+        taps = self._stylised_taps(self.student, content, style)
+        log.info("grew the model from %s to %s (output changed by at most %.2g)", self.grow_from[1].shape,
+                 self.shape, (self.decoder(taps) - before).abs().max().item())
         self.grow_from = None
 
     def loss_network(self):

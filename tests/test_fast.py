@@ -14,7 +14,8 @@ from stylize.errors import StylizeError
 from stylize.images import to_tensor
 from stylize.model import FAST, Decoder, Encoder, NetworkShape
 from stylize.train_config import FastTrainConfig
-from stylize.train_fast import export_fast, grow_decoder, parse_decoder_convs, train_fast
+from stylize.style_layers import AdaIN, mean_std
+from stylize.train_fast import export_fast, grow_decoder, parse_decoder_convs, train_fast, widen_relu4_1
 from stylize.training_loop import load_checkpoint
 from stylize.weights import load_fast, read_metadata
 
@@ -152,14 +153,40 @@ def test_a_grown_decoder_computes_what_the_smaller_one_did():
             parse_decoder_convs(bad)
 
 
+def test_a_widened_relu4_1_computes_what_the_narrow_one_did():
+    torch.manual_seed(0)
+    encoder, decoder = Encoder(FAST), Decoder("skip", FAST)
+    images = torch.rand(2, 3, 32, 40)
+
+    def stylised(encoder, decoder):
+        style = [mean_std(t) for t in encoder(images.flip(0))]
+        return decoder([AdaIN()(t, *s) for t, s in zip(encoder(images), style)])
+
+    wide_encoder, wide_decoder = widen_relu4_1(encoder, decoder, 192, images)
+    assert [t.shape[1] for t in wide_encoder(images)] == [16, 32, 64, 192]
+    assert wide_decoder.shape.decoder_widths == (16, 32, 64, 128)  # only the tap widens, not the decoder
+    first = [m for m in wide_decoder if isinstance(m, torch.nn.Conv2d)][0]
+    assert (first.in_channels, first.out_channels) == (192, 64) and not first.weight[:, 128:].any()
+    new_filters = wide_encoder.convs["conv4_1"].weight[128:]
+    assert new_filters.abs().sum() > 0  # random, so they can learn once the decoder reads them
+    with torch.no_grad():
+        torch.testing.assert_close(stylised(wide_encoder, wide_decoder), stylised(encoder, decoder), atol=1e-5, rtol=0)
+    with pytest.raises(StylizeError, match="below the model's 128; a model can only grow"):
+        widen_relu4_1(encoder, decoder, 64, images)
+    deeper = NetworkShape(wide_decoder.shape.widths, FAST.encoder_convs, (2, 2, 2, 2), wide_decoder.shape.decoder_widths)
+    with pytest.raises(StylizeError, match="deepen a model before widening it"):
+        grow_decoder(wide_decoder, deeper, wide_encoder(images))
+
+
 def test_train_fast_grows_a_shipped_model(folders, tmp_path, fast_file):
     cfg = FastTrainConfig(content_dir=str(folders / "content"), style_dir=str(folders / "style"),
                           out=str(tmp_path / "grow"), encoder_iters=0, iters=2, batch_size=2, image_size=40,
                           crop_size=32, workers=0, save_every=2, device="cpu", loss_net="vgg",
-                          init=str(fast_file), decoder_convs="2,2,3,3")
-    assert train_fast(cfg)["shape"]["decoder_convs"] == [2, 2, 3, 3]
+                          init=str(fast_file), decoder_convs="2,2,3,3", relu4_1_width=192)
+    grown = train_fast(cfg)["shape"]
+    assert (grown["decoder_convs"], grown["widths"]) == ([2, 2, 3, 3], [16, 32, 64, 192])
     # Resuming reads the shape from the checkpoint; the exported file carries it to the engine.
-    state = train_fast(FastTrainConfig(**{**cfg.__dict__, "init": None, "decoder_convs": None, "iters": 3,
+    state = train_fast(FastTrainConfig(**{**cfg.__dict__, "init": None, "decoder_convs": None, "relu4_1_width": 0, "iters": 3,
                                           "resume": "auto"}))
     assert state["iteration"] == 3
     meta = export_fast(tmp_path / "grow" / "checkpoint_00000003.pt", tmp_path / "grown.safetensors")
@@ -172,7 +199,7 @@ def test_train_fast_grows_a_shipped_model(folders, tmp_path, fast_file):
     assert any(not torch.equal(v, state["average"]["decoder"][k]) for k, v in state["decoder"].items())
     with pytest.raises(StylizeError, match="--ema-decay must be at least 0 and below 1, not 1.0"):
         train_fast(FastTrainConfig(**{**cfg.__dict__, "ema_decay": 1.0}))
-    assert engine.decoder.shape.decoder_convs == (2, 2, 3, 3)
+    assert engine.decoder.shape.decoder_convs == (2, 2, 3, 3) and engine.encoder.shape.widths[3] == 192
     assert engine.stylize_tensor(to_tensor(gradient_image((40, 32), 1)), engine.style_stats(
         to_tensor(gradient_image((32, 32), 2)))).shape == (3, 32, 40)
 
