@@ -132,6 +132,12 @@ def grow_decoder(decoder, shape, taps):
     return grown
 
 
+def widened(shape, width):
+    """`shape` with `width` channels at relu4_1; the decoder's insides keep their widths."""
+    return NetworkShape((*shape.widths[:RELU4_1], width), shape.encoder_convs, shape.decoder_convs,
+                        tuple(shape.decoder_width(block) for block in range(4)))
+
+
 @torch.no_grad()
 def widen_relu4_1(encoder, decoder, width, images):
     """The same model with `width` channels at relu4_1 instead of its own: AdaIN there carries
@@ -145,8 +151,7 @@ def widen_relu4_1(encoder, decoder, width, images):
         raise StylizeError("only a model with one conv at relu4_1 can be widened")
     if width < old.widths[RELU4_1]:
         raise StylizeError(f"--relu4-1-width {width} is below the model's {old.widths[RELU4_1]}; a model can only grow")
-    shape = NetworkShape((*old.widths[:RELU4_1], width), old.encoder_convs, old.decoder_convs,
-                         tuple(old.decoder_width(block) for block in range(4)))
+    shape = widened(old, width)
     wide_encoder, wide_decoder = Encoder(shape), Decoder(decoder.architecture, shape)
     seen = {}
     hook = encoder.convs["conv4_1"].register_forward_pre_hook(lambda module, inputs: seen.update(x=inputs[0]))
@@ -233,9 +238,8 @@ class FastTrainer:
         if checkpoint is not None:
             return NetworkShape.from_dict(checkpoint["shape"])
         shape = init[0].shape if init is not None else FAST
-        if self.cfg.relu4_1_width not in (0, shape.widths[RELU4_1]):  # the decoder's insides keep their widths
-            shape = NetworkShape((*shape.widths[:RELU4_1], self.cfg.relu4_1_width), shape.encoder_convs,
-                                 shape.decoder_convs, tuple(shape.decoder_width(block) for block in range(4)))
+        if self.cfg.relu4_1_width not in (0, shape.widths[RELU4_1]):
+            shape = widened(shape, self.cfg.relu4_1_width)
         if self.cfg.decoder_convs:
             shape = replace(shape, decoder_convs=parse_decoder_convs(self.cfg.decoder_convs))
         return shape
@@ -303,10 +307,10 @@ class FastTrainer:
         to rounding, is the design)."""
         content, style = content.to(self.device), style.to(self.device)
         encoder, decoder = (module.to(self.device) for module in self.grow_from)
-        before = decoder(self._stylised_taps(encoder, content, style))
+        old_taps = self._stylised_taps(encoder, content, style)
+        before = decoder(old_taps)
         if decoder.shape.decoder_convs != self.shape.decoder_convs:  # deeper first, while tap and decoder widths agree
-            deeper = replace(decoder.shape, decoder_convs=self.shape.decoder_convs)
-            decoder = grow_decoder(decoder, deeper, self._stylised_taps(encoder, content, style))
+            decoder = grow_decoder(decoder, replace(decoder.shape, decoder_convs=self.shape.decoder_convs), old_taps)
         if encoder.shape.widths != self.shape.widths:
             encoder, decoder = widen_relu4_1(encoder, decoder, self.shape.widths[RELU4_1], torch.cat([content, style]))
         self.student.load_state_dict(encoder.state_dict())
