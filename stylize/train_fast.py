@@ -134,8 +134,8 @@ def grow_decoder(decoder, shape, taps):
 
 def widened(shape, width):
     """`shape` with `width` channels at relu4_1; the decoder's insides keep their widths."""
-    return NetworkShape((*shape.widths[:RELU4_1], width), shape.encoder_convs, shape.decoder_convs,
-                        tuple(shape.decoder_width(block) for block in range(4)))
+    return replace(shape, widths=(*shape.widths[:RELU4_1], width),
+                   decoder_widths=tuple(shape.decoder_width(block) for block in range(4)))
 
 
 @torch.no_grad()

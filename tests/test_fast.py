@@ -1,4 +1,5 @@
 """The fast model: a slim distilled encoder and decoder behind the same engine, CLI and API."""
+from dataclasses import replace
 import io
 
 import pytest
@@ -173,7 +174,7 @@ def test_a_widened_relu4_1_computes_what_the_narrow_one_did():
         torch.testing.assert_close(stylised(wide_encoder, wide_decoder), stylised(encoder, decoder), atol=1e-5, rtol=0)
     with pytest.raises(StylizeError, match="below the model's 128; a model can only grow"):
         widen_relu4_1(encoder, decoder, 64, images)
-    deeper = NetworkShape(wide_decoder.shape.widths, FAST.encoder_convs, (2, 2, 2, 2), wide_decoder.shape.decoder_widths)
+    deeper = replace(wide_decoder.shape, decoder_convs=(2, 2, 2, 2))
     with pytest.raises(StylizeError, match="deepen a model before widening it"):
         grow_decoder(wide_decoder, deeper, wide_encoder(images))
 
