@@ -1,6 +1,6 @@
 """The fast model: a slim distilled encoder and decoder behind the same engine, CLI and API."""
-from dataclasses import replace
 import io
+from dataclasses import replace
 
 import pytest
 import torch
