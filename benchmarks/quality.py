@@ -3,8 +3,10 @@
     python benchmarks/quality.py [--model quality|fast] [--weights FILE] \
         --heldout data/heldout [--grid weights/results.jpg] [--json FILE]
 
-Pairs: the i-th held-out content photo (sorted by name) with the (i mod S)-th held-out style, all
-resized and centre-cropped to --size. Both models are scored with the same yardstick, VGG-19:
+Pairs: the (i mod C)-th held-out content photo (sorted by name) with the (i mod S)-th held-out style,
+for i < max(C, S), all resized and centre-cropped to --size: data/heldout (20 photos, 5 styles: the
+running series since session 1) or data/heldout-paintings (the same photos, 31 paintings from the
+packages added in session 8, which training never sees). Both models are scored with the same yardstick, VGG-19:
 the decoder's raw output is encoded by VGG-19; content loss at relu4_1 against AdaIN of the
 photo's VGG relu4_1 with the painting's statistics, style loss on the mean/std of relu1_1..relu4_1
 against the painting's (for the quality model these are exactly its training losses), also shown
@@ -52,7 +54,7 @@ def main():
     vgg = load_encoder()
     contents = [to_tensor(prepare(open_image(p), args.size, crop=True)) for p in list_images(args.heldout / "content")]
     styles = [to_tensor(prepare(open_image(p), args.size, crop=True)) for p in list_images(args.heldout / "style")]
-    pairs = [(c, styles[i % len(styles)]) for i, c in enumerate(contents)]
+    pairs = [(contents[i % len(contents)], styles[i % len(styles)]) for i in range(max(len(contents), len(styles)))]
     rows = []
     for i, (c, s) in enumerate(pairs):
         content_loss, style_by_tap = yardstick_losses(vgg, engine, c, s)

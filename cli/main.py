@@ -123,7 +123,7 @@ def build_parser():
         "style_dir": "paintings (e.g. WikiArt), read recursively",
         "out": "checkpoints, samples and TensorBoard logs", "iters": "training iterations",
         "batch_size": "content/style pairs per step", "lr": "Adam learning rate", "lr_decay": "inverse decay per step",
-        "content_weight": "content loss weight", "style_weight": "style loss weight",
+        "warmup": "linear learning-rate ramp over this run's first N steps (for --init)", "content_weight": "content loss weight", "style_weight": "style loss weight",
         "image_size": "shorter side before cropping", "crop_size": "training crop side",
         "architecture": "plain (default): the paper's decoder; skip: also fed the AdaIN-aligned relu1_1-relu3_1; "
                         "skip3: also fed relu3_1. With --init, the file's architecture unless given",

@@ -7,7 +7,7 @@ install, no root needed beyond apt's cache), picks photos for content and painti
 and textures for style, scales each to a shorter side of at most 512 px (JPEG, quality 95),
 and holds out a fixed set for evaluation:
 
-    OUT/content/  OUT/style/  OUT/heldout/content/  OUT/heldout/style/
+    OUT/content/  OUT/style/  OUT/heldout/{content,style}/  OUT/heldout-paintings/{content,style}/
 
 GCompris keeps its pictures inside Qt resource (.rcc) files; the WebP images are cut out of
 those by their RIFF headers. Packages and licences are listed in weights/README.md.
@@ -18,6 +18,7 @@ import re
 import struct
 import subprocess
 import tempfile
+import zlib
 from pathlib import Path
 
 from PIL import Image
@@ -33,8 +34,16 @@ PLASMA_PHOTOS = ["BytheWater", "ColdRipple", "EveningGlow", "FallenLeaf", "Grey"
 PLASMA_ART = ["Altai", "Autumn", "Canopee", "Cascade", "Cluster", "ColorfulCups", "DarkestHour", "Elarun",
               "Flow", "FlyingKonqui", "Honeywave", "IceCold", "Kay", "Kite", "Kokkini", "Opal", "Patak",
               "SafeLanding", "Shell"]
+WESNOTH = "usr/share/games/wesnoth/1.16/data"
+WESNOTH_CAMPAIGNS = ["trow", "httt", "utbs", "low", "tsg", "nr", "did", "dm", "dw", "ei", "l", "sof", "sota", "sotbe",
+                     "thot", "ttb"]
+ENDLESS_SKY = "usr/share/games/endless-sky/plugins/endless-sky-high-dpi/images"
+FREECOL = "usr/share/games/freecol/default/resources/images"
+FLARE = "usr/share/games/flare/mods"
 PACKAGES = ["gcompris-qt-data", "wesnoth-1.16-data", "plasma-workspace-wallpapers", "mate-backgrounds",
-            "gnome-backgrounds", "ukui-wallpapers", "krita-data"]
+            "gnome-backgrounds", "ukui-wallpapers", "krita-data", *(f"wesnoth-1.16-{c}" for c in WESNOTH_CAMPAIGNS),
+            "endless-sky-high-dpi", "freecol", "flare-game", "scratch", "widelands-data",
+            "lomiri-wallpapers-16.04", "tuxtype-data", "mypaint-data-extras"]
 # Held out of training, for the evaluation pairs and the results grid (file-name stems).
 HELDOUT_CONTENT = {"erase_003", "erase_010", "erase_017", "erase_024", "erase_031", "monuments_005",
                    "monuments_015", "monuments_025", "monuments_035", "monuments_045", "world_animals_004",
@@ -42,13 +51,22 @@ HELDOUT_CONTENT = {"erase_003", "erase_010", "erase_017", "erase_024", "erase_03
                    "details_009", "nature_Garden", "nature_Storm", "plasma_Path", "plasma_EveningGlow"}
 HELDOUT_STYLE = {"details_004", "details_019", "wesnoth_landscape-coast", "wesnoth_swamp-03",
                  "plasma_Kite"}
+# The extended held-out set: a fixed sixteenth of the paintings added in session 8 (chosen by a
+# hash of the file stem, so adding packages never moves an image between sets), never trained on.
+# Written to OUT/heldout-paintings/style, with the held-out photos as its content.
+PAINTING_HOLDOUT_MODULUS = 16
+
+
+def holds_out_painting(stem):
+    return zlib.crc32(stem.encode()) % PAINTING_HOLDOUT_MODULUS == 0
 
 
 def unpack(package, root):
     """apt-get download + dpkg -x into root/package; returns that folder."""
     target = root / package
     if not target.exists():
-        subprocess.run(["apt-get", "download", package], cwd=root, check=True, capture_output=True)
+        if not any(root.glob(f"{package}_*.deb")):
+            subprocess.run(["apt-get", "download", package], cwd=root, check=True, capture_output=True)
         deb = next(root.glob(f"{package}_*.deb"))
         subprocess.run(["dpkg", "-x", str(deb), str(target)], check=True)
     return target
@@ -101,6 +119,97 @@ def collect(root):
             yield "style", f"ukui_{path.stem}", Image.open(path)
     for path in sorted((unpack("krita-data", root) / "usr/share/krita/patterns").glob("*.png")):
         yield "style", f"krita_{path.stem}", Image.open(path)
+    yield from painting_sources(root)
+    yield from photo_sources(root)
+
+
+def figure_on_painting(figure, background):
+    """A painted figure with a transparent surround, cropped to the figure and set on a painting
+    (over white, the decoder would learn to paint flat white backgrounds)."""
+    figure = figure.convert("RGBA")
+    figure = figure.crop(figure.getchannel("A").getbbox() or (0, 0, *figure.size))
+    scale = max(figure.size[0] / background.size[0], figure.size[1] / background.size[1])
+    background = background.convert("RGBA").resize(
+        (max(figure.size[0], round(background.size[0] * scale)), max(figure.size[1], round(background.size[1] * scale))))
+    left, top = (background.size[0] - figure.size[0]) // 2, (background.size[1] - figure.size[1]) // 2
+    return Image.alpha_composite(background.crop((left, top, left + figure.size[0], top + figure.size[1])), figure)
+
+
+def centre(img, fraction):
+    """The middle `fraction` of each side: FreeCol's portraits without their gilt frame."""
+    w, h = img.size
+    dx, dy = round(w * (1 - fraction) / 2), round(h * (1 - fraction) / 2)
+    return img.crop((dx, dy, w - dx, h - dy))
+
+
+def painting_sources(root):
+    """The painterly style images added in session 8: (kind 'painting', stem, image)."""
+    wesnoth = {c: unpack(f"wesnoth-1.16-{c}", root) / WESNOTH / "campaigns" for c in WESNOTH_CAMPAIGNS}
+    stories = []
+    for campaign, folder in wesnoth.items():
+        for path in sorted(folder.glob("*/images/story/*")):
+            if path.suffix in (".jpg", ".png") and "logo" not in path.stem:
+                stories.append((f"wesnoth-story_{campaign}_{path.stem}", path))
+    for stem, path in stories:
+        yield "painting", stem, Image.open(path)
+    for campaign, folder in wesnoth.items():
+        for path in sorted(folder.glob("*/images/maps/*.png")):
+            yield "painting", f"wesnoth-map_{campaign}_{path.stem}", Image.open(path)
+    backgrounds = [path for _, path in stories]
+    core = unpack("wesnoth-1.16-data", root) / WESNOTH / "core/images/portraits"
+    figures = [(f"wesnoth-portrait_{p.relative_to(core).with_suffix('').as_posix().replace('/', '_')}", p)
+               for p in sorted(core.rglob("*.png"))]
+    for campaign, folder in wesnoth.items():
+        figures += [(f"wesnoth-portrait_{campaign}_{p.stem}", p) for p in sorted(folder.glob("*/images/portraits/**/*.png"))]
+    flare = unpack("flare-game", root) / FLARE
+    figures += [(f"flare-portrait_{p.stem}", p) for p in sorted((flare / "fantasycore/images/portraits").glob("*.png"))]
+    figures += [(f"flare-portrait_empyrean_{p.stem}", p)
+                for p in sorted((flare / "empyrean_campaign/images/portraits").glob("*.png"))]
+    for stem, path in figures:
+        background = Image.open(backgrounds[zlib.crc32(stem.encode()) % len(backgrounds)])
+        yield "painting", stem, figure_on_painting(Image.open(path), background)
+    for path in sorted((flare / "fantasycore/images/menus/backgrounds").glob("*.png")):
+        yield "painting", f"flare-bg_{path.stem}", Image.open(path)
+    for path in sorted((flare / "empyrean_campaign/images/cutscenes").rglob("*.png")):
+        yield "painting", f"flare-cutscene_{path.stem}", Image.open(path)
+    freecol = unpack("freecol", root) / FREECOL
+    for path in sorted((freecol / "foundingFathers").glob("*.size6.jpg")):
+        yield "painting", f"freecol_{path.name.split('.')[0]}", centre(Image.open(path), 0.58)
+    for path in sorted((freecol / "ui").glob("*.png")):
+        if path.stem.startswith("meet_") or path.stem in ("landing", "discovery"):
+            yield "painting", f"freecol_{path.stem}", Image.open(path)
+    for path in sorted((unpack("mypaint-data-extras", root) / "usr/share/mypaint/backgrounds").glob("*/*.png")):
+        yield "style", f"mypaint_{path.stem}", Image.open(path)
+
+
+def photo_sources(root):
+    """The photos added in session 8, for content."""
+    land = unpack("endless-sky-high-dpi", root) / ENDLESS_SKY / "land"
+    for path in sorted(land.glob("*.jpg")):
+        yield "content", f"endless-sky_{path.stem.replace('@2x', '')}", Image.open(path)
+    for path in sorted((unpack("scratch", root) / "usr/share/scratch/Media/Backgrounds").glob("*/*.jpg")):
+        yield "content", f"scratch_{path.parent.name}_{path.stem}", Image.open(path)
+    widelands = unpack("widelands-data", root) / "usr/share/games/widelands/data"
+    for path in sorted((widelands / "templates/default/loadscreens/gameloading").glob("*/*.png")):
+        yield "content", f"widelands_{path.parent.name}_{path.stem}", Image.open(path)
+    for path in sorted((widelands / "campaigns").glob("fri0*.wmf/pics/background.jpg")):
+        yield "content", f"widelands_{path.parent.parent.stem}", Image.open(path)
+    for path in sorted((unpack("lomiri-wallpapers-16.04", root) / "usr/share/backgrounds").glob("*.jpg")):
+        yield "content", f"lomiri_{path.stem}", Image.open(path)
+    for path in sorted((unpack("tuxtype-data", root) / "usr/share/tuxtype/images").glob("kcas*.jpg")):
+        yield "content", f"tuxtype_{path.stem}", Image.open(path)
+
+
+def destinations(out, kind, stem):
+    """The folders an image goes to: kind 'painting' is a style image that the extended held-out
+    set may claim; held-out photos serve both held-out sets."""
+    if kind == "painting":
+        return [out / "heldout-paintings" / "style" if holds_out_painting(stem) else out / "style"]
+    if kind == "content" and stem in HELDOUT_CONTENT:
+        return [out / "heldout" / "content", out / "heldout-paintings" / "content"]
+    if kind == "style" and stem in HELDOUT_STYLE:
+        return [out / "heldout" / "style"]
+    return [out / kind]
 
 
 def main():
@@ -120,13 +229,14 @@ def main():
             if min(img.size) > SIDE:
                 scale = SIDE / min(img.size)
                 img = img.resize((round(img.size[0] * scale), round(img.size[1] * scale)), Image.Resampling.LANCZOS)
-            heldout = stem in (HELDOUT_CONTENT if kind == "content" else HELDOUT_STYLE)
-            folder = args.out / ("heldout" if heldout else "") / kind
-            folder.mkdir(parents=True, exist_ok=True)
-            img.save(folder / f"{stem}.jpg", quality=95)
-            key = ("heldout " if heldout else "") + kind
-            counts[key] = counts.get(key, 0) + 1
-    print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())), f"images in {args.out}")
+            for folder in destinations(args.out, kind, stem):
+                folder.mkdir(parents=True, exist_ok=True)
+                img.save(folder / f"{stem}.jpg", quality=95)
+                key = f"{folder.relative_to(args.out)} {stem.split('_')[0]}"
+                counts[key] = counts.get(key, 0) + 1
+    for key, n in sorted(counts.items()):
+        print(f"{n:5d}  {key}")
+    print(f"{sum(counts.values())} images written under {args.out}")
 
 
 if __name__ == "__main__":

@@ -64,9 +64,11 @@ def adain_losses(encoder, decoder, content, style, levels):
     return decoded_losses(encoder, decoder, targets, targets, style_stats)
 
 
-def learning_rate(cfg, iteration):
-    """pytorch-AdaIN's inverse decay: lr / (1 + decay * i)."""
-    return cfg.lr / (1.0 + cfg.lr_decay * iteration)
+def learning_rate(cfg, iteration, iterations_before=0):
+    """pytorch-AdaIN's inverse decay lr / (1 + decay * i), i counting a warm start's iterations
+    too, times a linear ramp over this run's first cfg.warmup iterations."""
+    ramp = min(1.0, (iteration + 1) / cfg.warmup) if cfg.warmup else 1.0
+    return ramp * cfg.lr / (1.0 + cfg.lr_decay * (iterations_before + iteration))
 
 
 def _setup_distributed(cfg):
@@ -165,7 +167,7 @@ def train(cfg: TrainConfig, command=""):
         skipped += content_skips + style_skips
         content = content.to(device, memory_format=torch.channels_last)
         style = style.to(device, memory_format=torch.channels_last)
-        lr = learning_rate(cfg, history["iterations_before"] + iteration)
+        lr = learning_rate(cfg, iteration, history["iterations_before"])
         for group in optimizer.param_groups:
             group["lr"] = lr
         with torch.autocast(device.type, dtype=amp_dtype, enabled=cfg.amp):

@@ -17,6 +17,7 @@ class TrainConfig:
     batch_size: int = 8
     lr: float = 1e-4
     lr_decay: float = 5e-5
+    warmup: int = 0  # steps of linear learning-rate ramp at the start of a run (a warm start has no Adam moments)
     content_weight: float = 1.0
     style_weight: float = 10.0
     image_size: int = 512

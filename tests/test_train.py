@@ -10,7 +10,9 @@ import torch
 
 from stylize.data import EndlessSampler, ImageFolder
 from stylize.errors import StylizeError
-from stylize.train import export, train
+from stylize.model import Decoder
+from stylize.style_layers import mean_std
+from stylize.train import adain_losses, export, learning_rate, train
 from stylize.train_config import TrainConfig
 from stylize.training_loop import load_checkpoint, newest_checkpoint
 from stylize.weights import load_decoder, read_metadata
@@ -180,3 +182,55 @@ def test_two_process_distributed_training_on_cpu(folders, tmp_path):
     state = load_checkpoint(newest_checkpoint(out))
     assert state["iteration"] == 3
     assert "world size 2" in result.stderr
+
+
+def test_statistics_are_float32_whatever_the_autocast_dtype():
+    # A channel with mean 10 and std 0.5: in bfloat16, E[x^2] - E[x]^2 loses the variance entirely.
+    feat = (10 + 0.5 * torch.randn(2, 8, 16, 16, generator=torch.Generator().manual_seed(0))).bfloat16()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mean, std = mean_std(feat)
+    ref_mean, ref_std = mean_std(feat.float())
+    assert mean.dtype == std.dtype == torch.float32
+    torch.testing.assert_close(std, ref_std, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(mean, ref_mean)
+
+
+def fixed_batch(folders, n=4):
+    content, style = folders
+    load = lambda folder: torch.stack([ImageFolder(folder, 40, 32)[(i, i)][0] for i in range(n)])  # noqa: E731
+    return load(content), load(style)
+
+
+def test_a_bf16_autocast_step_scores_like_float32(folders, encoder):
+    content, style = fixed_batch(folders)
+    decoder = Decoder("skip")
+    with torch.no_grad():
+        full = adain_losses(encoder, decoder, content, style, decoder.reads)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = adain_losses(encoder, decoder, content, style, decoder.reads)
+    for ours, reference in zip(mixed[:2], full[:2]):
+        assert abs(ours.item() - reference.item()) < 0.05 * reference.item()
+
+
+def test_a_short_amp_warm_start_does_not_raise_the_loss(folders, tmp_path, encoder):
+    train(config(folders, tmp_path / "run", iters=30, lr=1e-3, save_every=30))
+    export(newest_checkpoint(tmp_path / "run"), tmp_path / "d.safetensors")
+    content, style = fixed_batch(folders)
+
+    def score(decoder):
+        with torch.no_grad():
+            content_loss, style_loss, _ = adain_losses(encoder, decoder, content, style, decoder.reads)
+        return content_loss.item() + 10 * style_loss.item()
+
+    before = score(load_decoder(tmp_path / "d.safetensors"))
+    train(config(folders, tmp_path / "more", iters=10, lr=1e-4, warmup=5, amp=True, save_every=10,
+                 init=str(tmp_path / "d.safetensors")))
+    export(newest_checkpoint(tmp_path / "more"), tmp_path / "d2.safetensors")
+    assert score(load_decoder(tmp_path / "d2.safetensors")) <= 1.02 * before
+
+
+def test_warmup_ramps_the_learning_rate_of_this_run_only():
+    cfg = TrainConfig(content_dir="c", style_dir="s", lr=1e-4, lr_decay=0.0, warmup=4)
+    assert [learning_rate(cfg, i, iterations_before=1000) for i in range(5)] == pytest.approx([2.5e-5, 5e-5, 7.5e-5, 1e-4, 1e-4])
+    decayed = TrainConfig(content_dir="c", style_dir="s", lr=1e-4, lr_decay=1e-3)
+    assert learning_rate(decayed, 0, iterations_before=1000) == 5e-5
