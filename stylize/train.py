@@ -198,7 +198,7 @@ def train(cfg: TrainConfig, command=""):
                          writer, iteration)
 
     loop = TrainingLoop(out, cfg.iters, cfg.save_every, "train", main=main, sync_stop=sync_stop, after_step=after_step,
-                        images_per_step=cfg.batch_size * world)
+                        images_per_step=cfg.batch_size * world, time_limit=cfg.time_limit)
 
     def state(iteration, losses):
         return {"iteration": iteration, "architecture": decoder.architecture, "decoder": decoder.state_dict(),

@@ -25,6 +25,7 @@ class TrainConfig:
     workers: int = 2
     amp: bool = False
     save_every: int = 1000
+    time_limit: float = 0.0  # seconds of wall clock for this run, then a checkpoint and a clean stop; 0: none
     sample_every: int = 500
     resume: str | None = None
     init: str | None = None

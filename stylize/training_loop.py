@@ -73,8 +73,9 @@ class TrainingLoop:
     """
 
     def __init__(self, folder, iters, save_every, desc, main=True, sync_stop=None, after_step=None,
-                 images_per_step=None):
+                 images_per_step=None, time_limit=0.0):
         self.folder, self.iters, self.save_every, self.desc = Path(folder), iters, save_every, desc
+        self.time_limit = time_limit  # seconds of wall clock for this run; 0: none
         self.images_per_step = images_per_step
         self.main, self.sync_stop, self.after_step = main, sync_stop, after_step
         self.seconds = self.cpu_seconds = 0.0  # spent in steps by this run, wall clock and CPU
@@ -83,6 +84,7 @@ class TrainingLoop:
         """Returns (last iteration, last losses, the signal that stopped it or None)."""
         iteration, losses, stopped = start, {}, None
         bar = tqdm(total=self.iters, initial=start, disable=not self.main, dynamic_ncols=True, desc=self.desc)
+        began = time.perf_counter()
         with StopRequest() as stop:
             while iteration < self.iters:
                 tick, tick_cpu = time.perf_counter(), time.process_time()
@@ -92,6 +94,8 @@ class TrainingLoop:
                 self.seconds += elapsed
                 self.cpu_seconds += time.process_time() - tick_cpu
                 stopped = stop.signal
+                if self.time_limit and time.perf_counter() - began >= self.time_limit:
+                    stopped = stopped or f"the time limit ({self.time_limit:g} s)"
                 if self.sync_stop is not None:
                     stopped = self.sync_stop(stopped)
                 if self.main:

@@ -234,3 +234,25 @@ def test_warmup_ramps_the_learning_rate_of_this_run_only():
     assert [learning_rate(cfg, i, iterations_before=1000) for i in range(5)] == pytest.approx([2.5e-5, 5e-5, 7.5e-5, 1e-4, 1e-4])
     decayed = TrainConfig(content_dir="c", style_dir="s", lr=1e-4, lr_decay=1e-3)
     assert learning_rate(decayed, 0, iterations_before=1000) == 5e-5
+
+
+def test_the_gpu_recipe_packs_trains_and_exports_on_the_cpu(folders, tmp_path):
+    content, style = folders
+    source = content.parent  # holds content/ and style/
+    packed, out = tmp_path / "packed", tmp_path / "out"
+    subprocess.run([sys.executable, "scripts/pack_data.py", str(source), str(packed), "--side", "48"], cwd=REPO,
+                   check=True, capture_output=True)
+    assert len(list((packed / "style").glob("*.jpg"))) == 4  # subfolders flattened, all kept
+    env = {**os.environ, "DEVICE": "cpu", "ITERS": "1", "BATCH": "1", "WORKERS": "0", "PYTHON": sys.executable}
+    result = subprocess.run(["scripts/train_gpu.sh", str(packed), str(out)], cwd=REPO, capture_output=True,
+                            text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    meta = read_metadata(out / "adain_decoder.safetensors")
+    assert meta["dtype"] == "float16" and meta["config"]["crop_size"] == 256 and meta["config"]["amp"]
+    assert meta["iterations"] == read_metadata(REPO / "weights" / "adain_decoder.safetensors")["iterations"] + 1
+
+
+def test_a_time_limit_stops_the_run_with_a_checkpoint(folders, tmp_path):
+    state = train(config(folders, tmp_path / "run", iters=100_000, save_every=100_000, time_limit=0.5))
+    assert 1 <= state["iteration"] < 100_000
+    assert load_checkpoint(newest_checkpoint(tmp_path / "run"))["iteration"] == state["iteration"]
