@@ -4,10 +4,10 @@ import logging
 import threading
 import time
 
-from stylize.bank import DEFAULT_BANK, load_bank
+from stylize.models.bank import DEFAULT_BANK, load_bank
+from stylize.models.registry import MODELS
 from stylize.errors import StylizeError
-from stylize.pipeline import Stylizer
-from stylize.weights import DEFAULT_FAST
+from stylize.pipelines.stylizer import Stylizer
 
 log = logging.getLogger("stylize.api")
 
@@ -23,20 +23,24 @@ class LoadedModels:
         return bool(self.stylizers)
 
     def load(self):
+        """Every model of the table whose weights are set or shipped (the required ones always),
+        then the bank, on the first bank-capable model's decoder."""
         s = self.settings
         try:
-            start = time.perf_counter()
-            quality = Stylizer.from_files("quality", s.decoder, s.vgg, s.device, s.precision)
-            self.load_seconds["quality"] = time.perf_counter() - start
-            fast_path = s.fast_model or (DEFAULT_FAST if DEFAULT_FAST.exists() else None)
-            start = time.perf_counter()
-            fast = Stylizer.from_files("fast", fast_path, None, s.device, s.precision) if fast_path else None
-            if fast is not None:
-                self.load_seconds["fast"] = time.perf_counter() - start
+            stylizers = {}
+            for spec in MODELS.values():
+                weights = getattr(s, spec.weights_option)
+                if weights is None and not spec.required and not spec.default_weights.exists():
+                    continue
+                start = time.perf_counter()
+                stylizers[spec.name] = Stylizer.from_files(spec.name, weights, s.vgg if spec.vgg_encoder else None,
+                                                           s.device, s.precision)
+                self.load_seconds[spec.name] = time.perf_counter() - start
+            banked = next(st for name, st in stylizers.items() if MODELS[name].supports_bank)
             bank_path = s.bank or (DEFAULT_BANK if DEFAULT_BANK.exists() else None)
-            self.bank = load_bank(bank_path, quality.engine.decoder) if bank_path else None
-            self.stylizers = {name: st for name, st in (("quality", quality), ("fast", fast)) if st is not None}
-            log.info("models ready on %s: %s; style bank: %s", quality.engine.device, ", ".join(self.stylizers), bank_path)
+            self.bank = load_bank(bank_path, banked.engine.decoder) if bank_path else None
+            self.stylizers = stylizers
+            log.info("models ready on %s: %s; style bank: %s", banked.engine.device, ", ".join(stylizers), bank_path)
         except StylizeError as e:
             self.error = str(e)
             log.error("model failed to load: %s", e)

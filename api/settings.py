@@ -6,6 +6,7 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stylize.errors import StylizeError
+from stylize.models.registry import MODEL_NAMES
 
 
 class Settings(BaseSettings):
@@ -17,7 +18,7 @@ class Settings(BaseSettings):
     vgg: str | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    default_model: Literal["quality", "fast"] = "quality"
+    default_model: Literal[MODEL_NAMES] = MODEL_NAMES[0]
     max_upload_mb: float = Field(20.0, gt=0)  # whole request body
     max_side: int = Field(2048, gt=0)  # largest shorter side a client may ask for, and largest working side
     max_styles: int = Field(4, gt=0)

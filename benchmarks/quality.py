@@ -20,12 +20,13 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
-from stylize.engine import MODELS, Engine
-from stylize.images import list_images, open_image, prepare, to_image, to_tensor
-from stylize.model import RELU4_1, TAP_NAMES
-from stylize.style_layers import AdaIN, mean_std
-from stylize.train_fast import style_losses
-from stylize.weights import load_encoder
+from stylize.models.registry import MODEL_NAMES
+from stylize.pipelines.engine import Engine
+from stylize.media.images import list_images, open_image, prepare, to_image, to_tensor
+from stylize.models.networks import RELU4_1, TAP_NAMES
+from stylize.models.style_layers import AdaIN, mean_std
+from stylize.training.losses import style_losses
+from stylize.models.weights import load_encoder
 
 
 @torch.no_grad()
@@ -41,7 +42,7 @@ def yardstick_losses(vgg, engine, content, style):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", choices=MODELS, default="quality")
+    parser.add_argument("--model", choices=MODEL_NAMES, default="quality")
     parser.add_argument("--weights", default=None, help="decoder (quality) or fast model file (default: the shipped one)")
     parser.add_argument("--heldout", default="data/heldout", type=Path)
     parser.add_argument("--size", type=int, default=256)

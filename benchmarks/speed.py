@@ -36,10 +36,11 @@ from pathlib import Path
 
 import torch
 
-from stylize.bank import DEFAULT_BANK, load_bank
-from stylize.engine import MODELS, Engine, load_networks, pad_to_multiple
-from stylize.images import open_image, prepare, save_image, to_image, to_tensor
-from stylize.pipeline import Stylizer
+from stylize.models.bank import DEFAULT_BANK, load_bank
+from stylize.models.registry import MODEL_NAMES, model_spec
+from stylize.pipelines.engine import Engine, pad_to_multiple
+from stylize.media.images import open_image, prepare, save_image, to_image, to_tensor
+from stylize.pipelines.stylizer import Stylizer
 
 ROOT = Path(__file__).resolve().parent.parent
 PAIR = (ROOT / "examples" / "gorilla.jpg", ROOT / "examples" / "sower.jpg")
@@ -120,7 +121,7 @@ def measure(engine, content, style, runs, bank=None):
 
 
 def build(model, args):
-    encoder, decoder = load_networks(model, args.weights.get(model))
+    encoder, decoder = model_spec(model).load(args.weights.get(model))
     return {"baseline": lambda: Engine(decoder, encoder, args.device, precision="fp32", channels_last=False, model=model),
             "stylize": lambda: Engine(decoder, encoder, args.device, model=model)}
 
@@ -211,7 +212,7 @@ def onnx_rows(args):
     import numpy as np
     import onnxruntime as ort
 
-    from stylize.onnx_export import export_onnx
+    from stylize.export.onnx import export_onnx
 
     rows = []
     print(f"\nonnxruntime {ort.__version__} (CPU) vs torch, ms, median of {args.runs}:")
@@ -242,7 +243,7 @@ def onnx_rows(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
+    parser.add_argument("--models", nargs="+", choices=MODEL_NAMES, default=list(MODEL_NAMES))
     parser.add_argument("--quality-weights", help="decoder file for the quality model (default: the shipped one)")
     parser.add_argument("--fast-weights", help="fast model file (default: the shipped one)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])

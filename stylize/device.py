@@ -1,6 +1,6 @@
 import torch
 
-from .errors import StylizeError
+from stylize.errors import StylizeError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 

@@ -6,11 +6,11 @@ import pytest
 import torch
 from PIL import Image
 
-from stylize.model import Decoder
-from stylize.engine import Engine
-from stylize.pipeline import Stylizer
-from stylize.model import FAST, Encoder
-from stylize.weights import load_encoder, save_decoder, save_fast
+from stylize.models.networks import Decoder
+from stylize.pipelines.engine import Engine
+from stylize.pipelines.stylizer import Stylizer
+from stylize.models.networks import FAST, Encoder
+from stylize.models.weights import load_encoder, save_decoder, save_fast
 
 
 def gradient_image(size=(64, 48), seed=0, mode="RGB"):

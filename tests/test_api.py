@@ -5,9 +5,9 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-import stylize.images
-from api.main import create_app
-from api.settings import Settings, load_settings
+import stylize.media.images
+from stylize.api.main import create_app
+from stylize.api.settings import Settings, load_settings
 
 from conftest import gradient_image, wait_ready
 
@@ -126,7 +126,7 @@ def test_working_size_over_the_limit_is_413(client):
 
 
 def test_decompression_bomb_is_413(client, monkeypatch):
-    monkeypatch.setattr(stylize.images, "MAX_PIXELS", 1000)
+    monkeypatch.setattr(stylize.media.images, "MAX_PIXELS", 1000)
     response = post(client)
     assert response.status_code == 413 and "image too large" in response.json()["detail"]
 

@@ -6,17 +6,17 @@ import torch.nn.functional as F
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from api.main import create_app
-from api.settings import Settings
-from cli.main import main
-from stylize.bank import StyleBank, load_bank, save_bank, thumbnail
+from stylize.api.main import create_app
+from stylize.api.settings import Settings
+from stylize.cli.main import main
+from stylize.models.bank import StyleBank, load_bank, save_bank, thumbnail
 from stylize.errors import StylizeError
-from stylize.request import parse_blend
-from stylize.images import to_tensor
-from stylize.style_layers import EPS
-from stylize.train_bank import train_bank
-from stylize.train_config import BankTrainConfig
-from stylize.weights import load_decoder
+from stylize.pipelines.request import parse_blend
+from stylize.media.images import to_tensor
+from stylize.models.style_layers import EPS
+from stylize.training.bank import train_bank
+from stylize.training.config import BankTrainConfig
+from stylize.models.weights import load_decoder
 
 from conftest import gradient_image, wait_ready
 

@@ -4,9 +4,9 @@ import sys
 import pytest
 from PIL import Image
 
-import stylize.weights
-from cli.main import main
-from stylize.images import to_tensor
+import stylize.models.weights
+from stylize.cli.main import main
+from stylize.media.images import to_tensor
 
 from conftest import gradient_image
 
@@ -54,7 +54,7 @@ def test_folders_run_every_pair(images, decoder_file, tmp_path):
 
 
 def test_style_features_are_computed_once_per_style(images, decoder_file, tmp_path, monkeypatch):
-    from stylize.engine import Engine
+    from stylize.pipelines.engine import Engine
 
     calls = []
     original = Engine.style_stats
@@ -142,13 +142,13 @@ def test_unwritable_output(images, decoder_file, capsys, tmp_path):
 
 
 def test_missing_default_decoder_says_so(images, capsys, tmp_path, monkeypatch):
-    monkeypatch.setattr(stylize.weights, "DEFAULT_DECODER", tmp_path / "weights" / "adain_decoder.safetensors")
+    monkeypatch.setattr(stylize.models.weights, "DEFAULT_DECODER", tmp_path / "weights" / "adain_decoder.safetensors")
     fails(capsys, ["transfer", "--content", images / "content.png", "--style", images / "style.png",
                    "--output", tmp_path / "o.png", *SMALL], "no trained decoder shipped yet")
 
 
 def test_console_script_prints_no_traceback(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "cli.main", "transfer", "--content", str(tmp_path / "nope.png"),
+    result = subprocess.run([sys.executable, "-m", "stylize.cli.main", "transfer", "--content", str(tmp_path / "nope.png"),
                              "--style", str(tmp_path / "nope.png")], capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"error: content image not found: {tmp_path / 'nope.png'}"]

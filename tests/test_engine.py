@@ -2,12 +2,12 @@ import pytest
 import torch
 from PIL import Image
 
-from stylize.color import match_color
+from stylize.pipelines.color import match_color
 from stylize.errors import StylizeError
-from stylize.images import to_tensor
-from stylize.style_layers import mean_std
-from stylize.engine import Engine, StyleStats, blend
-from stylize.pipeline import Stylizer
+from stylize.media.images import to_tensor
+from stylize.models.style_layers import mean_std
+from stylize.pipelines.engine import Engine, StyleStats, blend
+from stylize.pipelines.stylizer import Stylizer
 
 from conftest import gradient_image, random_decoder
 
@@ -122,7 +122,7 @@ def test_cuda_request_without_gpu_is_a_clear_error():
 
 
 def test_tile_spans_cover_the_image_and_cores_partition_it():
-    from stylize.tiling import ramp, spans
+    from stylize.pipelines.tiling import ramp, spans
 
     for length in (64, 512, 1000 // 8 * 8, 4096):
         parts = spans(length, 512, 64)

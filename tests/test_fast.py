@@ -7,18 +7,18 @@ import torch
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from api.main import create_app
-from api.settings import Settings
-from cli.main import main
-from stylize.engine import Engine
+from stylize.api.main import create_app
+from stylize.api.settings import Settings
+from stylize.cli.main import main
+from stylize.pipelines.engine import Engine
 from stylize.errors import StylizeError
-from stylize.images import to_tensor
-from stylize.model import FAST, Decoder, Encoder, NetworkShape
-from stylize.train_config import FastTrainConfig
-from stylize.style_layers import AdaIN, mean_std
-from stylize.train_fast import export_fast, grow_decoder, parse_decoder_convs, train_fast, widen_relu4_1
-from stylize.training_loop import load_checkpoint
-from stylize.weights import load_fast, read_metadata
+from stylize.media.images import to_tensor
+from stylize.models.networks import FAST, Decoder, Encoder, NetworkShape
+from stylize.training.config import FastTrainConfig
+from stylize.models.style_layers import AdaIN, mean_std
+from stylize.training.fast import export_fast, grow_decoder, parse_decoder_convs, train_fast, widen_relu4_1
+from stylize.training.loop import load_checkpoint
+from stylize.models.weights import load_fast, read_metadata
 
 from conftest import gradient_image, wait_ready
 
@@ -54,7 +54,7 @@ def test_fast_model_errors(tmp_path, fast_file):
     with pytest.raises(StylizeError, match="applies to the quality model only"):
         Engine.load("fast", fast_file, vgg_path=tmp_path / "vgg.pth")
     bad = tmp_path / "bad.safetensors"
-    from stylize.weights import save_decoder
+    from stylize.models.weights import save_decoder
 
     save_decoder(bad, Decoder("skip"), {})  # a quality decoder is not a fast model
     with pytest.raises(StylizeError, match="does not fit the fast model"):
@@ -207,8 +207,8 @@ def test_train_fast_grows_a_shipped_model(folders, tmp_path, fast_file):
 
 @pytest.mark.parametrize("kind", ["decoder", "fast", "bank"])
 def test_truncated_weight_files_are_one_clear_error(kind, decoder_file, fast_file, tmp_path):
-    from stylize.bank import StyleBank, load_bank, save_bank
-    from stylize.weights import load_decoder
+    from stylize.models.bank import StyleBank, load_bank, save_bank
+    from stylize.models.weights import load_decoder
 
     if kind == "bank":
         source = tmp_path / "bank.safetensors"

@@ -1,4 +1,4 @@
-import stylize.images
+import stylize.media.images
 import io
 
 import pytest
@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from stylize.errors import StylizeError
-from stylize.images import open_image, resize_shorter, save_image, to_image, to_tensor
+from stylize.media.images import open_image, resize_shorter, save_image, to_image, to_tensor
 
 from conftest import gradient_image
 
@@ -85,7 +85,7 @@ def test_missing_file_and_folder(tmp_path):
 
 def test_decompression_bomb_is_refused(tmp_path, monkeypatch):
     gradient_image((100, 100)).save(tmp_path / "big.png")
-    monkeypatch.setattr(stylize.images, "MAX_PIXELS", 1000)
+    monkeypatch.setattr(stylize.media.images, "MAX_PIXELS", 1000)
     with pytest.raises(StylizeError, match="image too large"):
         open_image(tmp_path / "big.png")
 

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from stylize.errors import StylizeError
-from stylize.model import Decoder, Encoder
-from stylize.weights import (IMAGENET_MEAN_BGR, NORMALISED_VGG_INDEX, load_decoder, load_encoder,
+from stylize.models.networks import Decoder, Encoder
+from stylize.models.weights import (IMAGENET_MEAN_BGR, NORMALISED_VGG_INDEX, load_decoder, load_encoder,
                              read_metadata, save_decoder)
 
 from conftest import random_decoder
@@ -140,7 +140,7 @@ def test_encoder_module_is_always_frozen():
 def test_malformed_decoder_metadata_is_one_clear_error(tmp_path):
     from safetensors.torch import save_file
 
-    from stylize.weights import load_decoder
+    from stylize.models.weights import load_decoder
 
     state = {k: v.contiguous() for k, v in Decoder("skip").state_dict().items()}
     save_file(state, str(tmp_path / "d.safetensors"), metadata={"stylize": "{broken"})
@@ -151,7 +151,7 @@ def test_malformed_decoder_metadata_is_one_clear_error(tmp_path):
 def test_an_image_given_as_decoder_weights_is_one_error_line(tmp_path):
     from PIL import Image
 
-    from stylize.weights import load_decoder
+    from stylize.models.weights import load_decoder
 
     Image.new("RGB", (8, 8)).save(tmp_path / "decoder.jpg")
     with pytest.raises(StylizeError) as error:

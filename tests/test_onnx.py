@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from cli.main import main
-from stylize.engine import Engine
-from stylize.images import to_tensor
+from stylize.cli.main import main
+from stylize.pipelines.engine import Engine
+from stylize.media.images import to_tensor
 
 from conftest import gradient_image
 
@@ -40,7 +40,7 @@ def test_blend_is_a_weighted_sum_of_rows(decoder_file, tmp_path):
     encoder = ort.InferenceSession(str(tmp_path / "style_encoder.onnx"))
     a, b = (to_tensor(gradient_image((48, 48), seed)) for seed in (2, 3))
     rows = [encoder.run(None, {"style": x[None].numpy()})[0] for x in (a, b)]
-    from stylize.engine import blend
+    from stylize.pipelines.engine import blend
 
     mixed = blend([engine.style_stats(a), engine.style_stats(b)], [0.25, 0.75])
     flat = torch.cat([t.flatten() for level in engine.stylised_levels for t in (mixed.means[level], mixed.stds[level])])

@@ -1,11 +1,11 @@
-"""The one place where a request's rules live: stylize.request.check_inputs, and the job planner."""
+"""The one place where a request's rules live: stylize.pipelines.request.check_inputs, and the job planner."""
 from pathlib import Path
 
 import pytest
 
 from stylize.errors import ImageTooLarge, StylizeError
-from stylize.jobs import batches, plan_jobs
-from stylize.request import StyleRequest, check_inputs, parse_blend, working_size_check
+from stylize.pipelines.jobs import batches, plan_jobs
+from stylize.pipelines.request import StyleRequest, check_inputs, parse_blend, working_size_check
 
 
 def request(**fields):

@@ -30,7 +30,7 @@ def start_server(decoder_file, log, *options):
     """`stylize serve` on a free loopback port, once its model is ready: (process, base URL)."""
     port = free_port()
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--decoder",
+        proc = subprocess.Popen([sys.executable, "-m", "stylize.cli.main", "serve", "--port", str(port), "--decoder",
                                  str(decoder_file), "--device", "cpu", *options],
                                 cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -171,7 +171,7 @@ def test_burst_with_oversized_requests_never_fails_or_loses_one(decoder_file, tm
 
 
 def test_bad_environment_value_is_one_line_at_startup(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "cli.main", "serve", "--port", str(free_port())], cwd=REPO,
+    result = subprocess.run([sys.executable, "-m", "stylize.cli.main", "serve", "--port", str(free_port())], cwd=REPO,
                             env={**os.environ, "STYLIZE_MAX_CONCURRENCY": "lots"}, capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 2

@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from starlette.websockets import WebSocketDisconnect
 
-from api.main import create_app
-from api.settings import Settings
+from stylize.api.main import create_app
+from stylize.api.settings import Settings
 
 from conftest import gradient_image, wait_ready
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from stylize.style_layers import EPS, AdaIN, ConditionalInstanceNorm, InstanceNorm, mean_std
+from stylize.models.style_layers import EPS, AdaIN, ConditionalInstanceNorm, InstanceNorm, mean_std
 
 
 def feats(seed=0, shape=(2, 5, 7, 6)):

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from stylize.data import EndlessSampler, ImageFolder
+from stylize.training.data import EndlessSampler, ImageFolder
 from stylize.errors import StylizeError
-from stylize.model import Decoder
-from stylize.style_layers import mean_std
-from stylize.train import adain_losses, export, learning_rate, train
-from stylize.train_config import TrainConfig
-from stylize.training_loop import load_checkpoint, newest_checkpoint
-from stylize.weights import load_decoder, read_metadata
+from stylize.models.networks import Decoder
+from stylize.models.style_layers import mean_std
+from stylize.training.decoder import adain_losses, export, learning_rate, train
+from stylize.training.config import TrainConfig
+from stylize.training.loop import load_checkpoint, newest_checkpoint
+from stylize.models.weights import load_decoder, read_metadata
 
 from conftest import gradient_image
 
@@ -125,7 +125,7 @@ def test_warm_start_continues_the_iteration_count(folders, tmp_path):
 
 def cli_train(folders, out, *extra):
     content, style = folders
-    return [sys.executable, "-m", "cli.main", "train", "--content-dir", str(content), "--style-dir", str(style),
+    return [sys.executable, "-m", "stylize.cli.main", "train", "--content-dir", str(content), "--style-dir", str(style),
             "--out", str(out), "--batch-size", "2", "--image-size", "40", "--crop-size", "32", "--workers", "0",
             "--architecture", "skip", *extra]
 

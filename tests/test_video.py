@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cli.main import main
-from stylize.engine import Engine
-from stylize.frames import FrameStylizer, frame_size
-from stylize.temporal import FlowStabiliser, pan_error, pan_frames
-from stylize.video import probe
+from stylize.cli.main import main
+from stylize.pipelines.engine import Engine
+from stylize.media.frames import FrameStylizer, frame_size
+from stylize.media.temporal import FlowStabiliser, pan_error, pan_frames
+from stylize.media.video import probe
 
 from conftest import gradient_image, make_video
 
@@ -108,7 +108,7 @@ def test_pan_error_is_zero_for_a_stable_result_and_lower_with_the_stabiliser(fas
 
 
 def to_style(img):
-    from stylize.images import to_tensor
+    from stylize.media.images import to_tensor
     return to_tensor(img)
 
 

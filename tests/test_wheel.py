@@ -22,8 +22,9 @@ def wheel(tmp_path_factory):
 def test_wheel_holds_the_weights_and_the_page(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for needed in ("stylize_weights/adain_decoder.safetensors", "stylize_weights/style_bank.safetensors",
-                   "stylize_weights/fast.safetensors", "api/static/examples/gorilla.jpg",
-                   "stylize_weights/README.md", "api/static/index.html", "stylize/engine.py", "cli/main.py"):
+                   "stylize_weights/fast.safetensors", "stylize/api/static/examples/gorilla.jpg",
+                   "stylize_weights/README.md", "stylize/api/static/index.html", "stylize/pipelines/engine.py",
+                   "stylize/cli/main.py"):
         assert needed in names, needed
 
 
@@ -42,6 +43,11 @@ def test_installed_wheel_stylizes_from_another_directory(wheel, tmp_path):
                              "--style-size", "32"], cwd=work, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert (work / "out.png").stat().st_size > 0
-    where = subprocess.run([sys.executable, "-c", "import stylize.weights as w; print(w.__file__, w.DEFAULT_DECODER)"],
+    where = subprocess.run([sys.executable, "-c", "import stylize.models.weights as w; print(w.__file__, w.DEFAULT_DECODER)"],
                            cwd=work, env=env, capture_output=True, text=True, check=True).stdout.split()
     assert all(p.startswith(str(target)) for p in where), where  # the installed copy ran, not the clone
+
+
+def test_the_faces_install_inside_the_stylize_namespace(wheel):
+    tops = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist() if "dist-info" not in name}
+    assert tops == {"stylize", "stylize_weights"}  # no top-level `api` or `cli` to clash with a user's packages

@@ -10,7 +10,7 @@ import stylize
 from ..deps import CacheDep, ModelsDep, SettingsDep, ready_models
 
 router = APIRouter()
-STATIC = Path(str(importlib.resources.files("api"))) / "static"  # package data: in the wheel too
+STATIC = Path(str(importlib.resources.files("stylize.api"))) / "static"  # package data: in the wheel too
 
 
 @router.get("/", include_in_schema=False)

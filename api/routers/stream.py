@@ -28,11 +28,11 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from stylize.errors import StylizeError
-from stylize.frames import FrameStylizer
-from stylize.images import open_image
-from stylize.request import StyleRequest, check_inputs
-
-from .stylize import cached_style
+from stylize.media.frames import FrameStylizer
+from stylize.media.images import open_image
+from stylize.models.registry import MODEL_NAMES
+from stylize.pipelines.executor import frame_style
+from stylize.pipelines.request import StyleRequest, check_inputs
 
 router = APIRouter()
 TRY_AGAIN_LATER, GOING_AWAY = 1013, 1001
@@ -44,7 +44,7 @@ class StreamConfig(BaseModel):
     style_name: str | None = None
     style_image: str | None = None
     alpha: float = 1.0
-    model: Literal["quality", "fast"] = "fast"
+    model: Literal[MODEL_NAMES] = "fast"
     size: int = 256  # shorter side of the frames worked on
     style_size: int = 256
 
@@ -75,12 +75,7 @@ class StreamSession:
             model=config.model, content_size=config.size, style_size=config.style_size,
             max_pixels=self.settings.max_side ** 2), max_side=self.settings.max_side)
         stylizer = self.models.get(request.model)
-        if request.blend is not None:
-            if self.models.bank is None:
-                raise StylizeError("this server has no style bank; send a style image instead")
-            style = self.models.bank.style_stats(self.models.bank.blend_weights(request.blend))
-        else:
-            style = cached_style(stylizer, self.cache, *styles[0], request)
+        style = frame_style(stylizer, request, self.models.bank, self.cache)
         previous = self.frames
         self.frames = FrameStylizer(stylizer.engine, style, request.alpha, request.content_size)
         if previous is not None and previous.engine is stylizer.engine:  # a new style fades in, no jump cut

@@ -4,7 +4,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 
-from stylize.bank import StyleBank
+from stylize.models.bank import StyleBank
 
 from ..deps import ready_bank
 

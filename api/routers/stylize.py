@@ -1,5 +1,4 @@
 """POST /v1/stylize: form fields -> one checked StyleRequest -> the pipeline -> image bytes."""
-import hashlib
 import re
 import time
 from pathlib import Path
@@ -9,9 +8,11 @@ from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from stylize.errors import Cancelled, ImageTooLarge, StylizeError, check_stop
-from stylize.images import encode_image, open_image
-from stylize.request import StyleRequest, check_inputs
+from stylize.errors import Cancelled, ImageTooLarge, StylizeError
+from stylize.media.images import encode_image
+from stylize.models.registry import MODEL_NAMES, MODELS
+from stylize.pipelines.executor import stylize_upload
+from stylize.pipelines.request import StyleRequest, check_inputs
 
 from ..deps import AdmissionDep, CacheDep, ReadyModelsDep, SettingsDep
 
@@ -30,30 +31,9 @@ def stop_condition(stopping, deadline, timeout):
     return should_stop
 
 
-def cached_style(stylizer, cache, data, name, request, should_stop=None):
-    """A style upload's StyleStats, from the cache when the same file was encoded before."""
-    return cache.get_or_compute(
-        (stylizer.engine.model, hashlib.sha256(data).hexdigest(), request.style_size),
-        lambda: stylizer.prepare_style(open_image(data, name, check_size=request.style_check()),
-                                       request.style_size, should_stop=should_stop))
-
-
 def run_transfer(stylizer, request, bank, cache, fmt, should_stop):
-    """Decode, stylise and encode one checked request (runs in a worker thread). Every image's
-    working size is checked from its header, before its pixels are decoded."""
-    check_stop(should_stop)
-    content_bytes, content_name = request.contents[0]
-    content = open_image(content_bytes, content_name, check_size=request.content_check())
-    if request.blend is not None:
-        styles = [bank.style_stats(bank.blend_weights(request.blend))]
-    elif request.preserve_color:  # the style's colours depend on this content: nothing to cache
-        styles = [open_image(data, name, check_size=request.style_check()) for data, name in request.styles]
-    else:
-        styles = [cached_style(stylizer, cache, data, name, request, should_stop) for data, name in request.styles]
-    result = stylizer.transfer(content, styles, weights=request.style_weights, alpha=request.alpha,
-                               preserve_color=request.preserve_color, content_size=request.content_size,
-                               style_size=request.style_size, should_stop=should_stop)
-    return encode_image(result, fmt)
+    """One checked request -> image bytes in `fmt` (runs in a worker thread)."""
+    return encode_image(stylize_upload(stylizer, request, bank, cache, should_stop), fmt)
 
 
 @router.post("/v1/stylize", summary="Stylize a content image with style images or a bank style",
@@ -75,8 +55,8 @@ async def stylize_image(
     preserve_color: Annotated[bool, Form(description="Keep the content's colours")] = False,
     content_size: Annotated[int, Form(description="Shorter side of the output", examples=[512])] = 512,
     style_size: Annotated[int, Form(description="Shorter side the style is encoded at", examples=[512])] = 512,
-    model: Annotated[Literal["quality", "fast"] | None, Form(
-        description="quality (VGG-19) or fast (distilled, several times faster); default: the server's")] = None,
+    model: Annotated[Literal[MODEL_NAMES] | None, Form(description="; ".join(
+        f"{spec.name}: {spec.summary}" for spec in MODELS.values()) + "; default: the server's")] = None,
     format: Annotated[Literal["png", "jpeg", "webp"], Form(description="Output format")] = "png",
 ):
     start = time.perf_counter()
@@ -92,8 +72,6 @@ async def stylize_image(
             max_pixels=settings.max_side ** 2),
             max_styles=settings.max_styles, max_side=settings.max_side)
         stylizer = models.get(request.model)
-        if request.blend is not None and models.bank is None:
-            raise StylizeError("this server has no style bank; send a style image instead")
         async with admission.run():
             data = await run_in_threadpool(run_transfer, stylizer, request, models.bank, cache, format, should_stop)
     except Cancelled as e:

@@ -58,6 +58,21 @@ class AdaIN(nn.Module):
         return torch.addcmul(style_mean - mean * scale, content, scale)
 
 
+def stylize_taps(taps, style_stats, levels, alpha=1.0, content_stats=None, adain=AdaIN()):
+    """Encoder taps with AdaIN at `levels` (the ones a decoder reads), the others as they are.
+
+    style_stats[level] (and content_stats[level], if given: a large image's whole statistics
+    for each of its tiles) is a (mean, std) pair; alpha (a number, or a tensor in a traced
+    graph) mixes each stylised tap with the content's own: 0 = content, 1 = style. Engine,
+    training and ONNX export all stylise through this one function.
+    """
+    out = list(taps)
+    for level in levels:
+        target = adain(taps[level], *style_stats[level], content_stats=content_stats[level] if content_stats else None)
+        out[level] = target if isinstance(alpha, (int, float)) and alpha == 1 else torch.lerp(taps[level], target, alpha)
+    return out
+
+
 class InstanceNorm(nn.Module):
     """Instance norm with one learned affine pair (Ulyanov et al. 2016): a single style."""
 

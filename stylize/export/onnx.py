@@ -16,11 +16,11 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from .engine import Engine
-from .errors import StylizeError
-from .model import TAP_NAMES
-from .style_layers import AdaIN, mean_std
-from .weights import atomic_write
+from stylize.pipelines.engine import Engine
+from stylize.errors import StylizeError
+from stylize.models.networks import TAP_NAMES
+from stylize.models.style_layers import mean_std, stylize_taps
+from stylize.models.weights import atomic_write
 
 OPSET = 17
 
@@ -42,18 +42,16 @@ class StyleEncoderGraph(nn.Module):
 class StylizerGraph(nn.Module):
     def __init__(self, encoder, decoder, levels):
         super().__init__()
-        self.encoder, self.decoder, self.levels, self.adain = encoder, decoder, levels, AdaIN()
+        self.encoder, self.decoder, self.levels = encoder, decoder, levels
         self.widths = [decoder.shape.widths[level] for level in levels]
 
     def forward(self, content, style_stats, alpha):
-        taps = list(self.encoder(content))
-        offset = 0
+        stats, offset = {}, 0
         for level, width in zip(self.levels, self.widths):
-            mean = style_stats[:, offset:offset + width, None, None]
-            std = style_stats[:, offset + width:offset + 2 * width, None, None]
+            stats[level] = (style_stats[:, offset:offset + width, None, None],
+                            style_stats[:, offset + width:offset + 2 * width, None, None])
             offset += 2 * width
-            taps[level] = torch.lerp(taps[level], self.adain(taps[level], mean, std), alpha)
-        return self.decoder(taps).clamp(0, 1)
+        return self.decoder(stylize_taps(self.encoder(content), stats, self.levels, alpha)).clamp(0, 1)
 
 
 def layout(engine):

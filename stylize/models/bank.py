@@ -14,10 +14,10 @@ import torch.nn as nn
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
-from .errors import StylizeError
-from .style_layers import ConditionalInstanceNorm
-from .engine import StyleStats
-from .weights import WEIGHTS_DIR, atomic_write
+from stylize.errors import StylizeError
+from stylize.models.style_layers import ConditionalInstanceNorm
+from stylize.pipelines.engine import StyleStats
+from stylize.models.weights import WEIGHTS_DIR, atomic_write
 
 THUMBNAIL_SIDE = 128
 DEFAULT_BANK = WEIGHTS_DIR / "style_bank.safetensors"
@@ -63,7 +63,7 @@ class StyleBank(nn.Module):
         return bank
 
     def blend_weights(self, blend):
-        """((name or index, weight), ...) as parsed by stylize.request.parse_blend -> (N,) weights."""
+        """((name or index, weight), ...) as parsed by stylize.pipelines.request.parse_blend -> (N,) weights."""
         weights = torch.zeros(len(self.names))
         for name, weight in blend:
             weights[self._index(name)] += weight

@@ -10,8 +10,8 @@ import random
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from .errors import StylizeError
-from .images import list_images, open_image, resize_shorter, to_tensor
+from stylize.errors import StylizeError
+from stylize.media.images import list_images, open_image, resize_shorter, to_tensor
 
 log = logging.getLogger(__name__)
 MIN_SIDE = 32  # anything smaller is an icon, not a training image

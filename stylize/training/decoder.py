@@ -2,10 +2,8 @@
 
 Content images (COCO in the paper) and style images (WikiArt) are encoded by the frozen VGG;
 AdaIN aligns the content's relu4_1 statistics to the style's, giving the target t; the decoder
-turns t into an image g(t), which is encoded again. The losses are
-  content: MSE between relu4_1 of g(t) and t,
-  style:   MSE between the per-channel mean and std of relu1_1..relu4_1 of g(t) and the style's,
-and only the decoder learns. The same script runs on one CPU, one GPU, or many GPUs under
+turns t into an image g(t), which is encoded again and scored with the losses of
+stylize.training.losses; only the decoder learns. The same script runs on one CPU, one GPU, or many GPUs under
 torchrun (DistributedDataParallel, one data shard per rank, rank 0 writes everything).
 """
 import logging
@@ -15,41 +13,27 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
-from .data import endless_loader
-from .device import pick_device
-from .errors import StylizeError
-from .model import RELU4_1, Decoder
-from .style_layers import AdaIN, mean_std
-from .train_config import TrainConfig
-from .training_loop import TrainingLoop, load_checkpoint, remove_stale_temporaries, resume_path
-from .weights import atomic_write, load_decoder, load_encoder, save_decoder
+from stylize.training.data import endless_loader
+from stylize.device import pick_device
+from stylize.errors import StylizeError
+from stylize.models.networks import RELU4_1, Decoder
+from stylize.models.style_layers import mean_std, stylize_taps
+from stylize.training.config import TrainConfig
+from stylize.training.losses import inverse_decay, style_losses
+from stylize.training.loop import TrainingLoop, load_checkpoint, remove_stale_temporaries, resume_path
+from stylize.models.weights import atomic_write, load_decoder, load_encoder, save_decoder
 
 log = logging.getLogger(__name__)
 
 
-def aligned(taps, style_stats, levels, adain=AdaIN()):
-    """Content taps with AdaIN applied at `levels` (the ones the decoder reads)."""
-    targets = list(taps)
-    for level in levels:
-        targets[level] = adain(taps[level], *style_stats[level])
-    return targets
-
-
 def decoded_losses(encoder, decoder, decoder_input, targets, style_stats):
-    """Decode `decoder_input` and score it: content loss at relu4_1 against targets[3], style loss
-    on the mean and std of relu1_1..relu4_1 against `style_stats`. Gradients reach the decoder
+    """Decode `decoder_input` and score it with the paper's losses (content against
+    targets[RELU4_1]); returns (content loss, style loss, output). Gradients reach the decoder
     (and its input) through the frozen encoder."""
     output = decoder(decoder_input)
-    output_taps = encoder(output)
-    content_loss = F.mse_loss(output_taps[RELU4_1].float(), targets[RELU4_1].float())
-    style_loss = 0.0
-    for tap, (mean, std) in zip(output_taps, style_stats):
-        out_mean, out_std = mean_std(tap.float())
-        style_loss = style_loss + F.mse_loss(out_mean, mean.float()) + F.mse_loss(out_std, std.float())
-    return content_loss, style_loss, output
+    return (*style_losses(encoder, output, targets[RELU4_1], style_stats), output)
 
 
 def adain_losses(encoder, decoder, content, style, levels):
@@ -60,15 +44,15 @@ def adain_losses(encoder, decoder, content, style, levels):
     """
     with torch.no_grad():
         style_stats = [mean_std(t) for t in encoder(style)]
-        targets = aligned(encoder(content), style_stats, levels)
+        targets = stylize_taps(encoder(content), style_stats, levels)
     return decoded_losses(encoder, decoder, targets, targets, style_stats)
 
 
 def learning_rate(cfg, iteration, iterations_before=0):
-    """pytorch-AdaIN's inverse decay lr / (1 + decay * i), i counting a warm start's iterations
-    too, times a linear ramp over this run's first cfg.warmup iterations."""
+    """The inverse decay over all iterations (a warm start's included), times a linear ramp over
+    this run's first cfg.warmup iterations."""
     ramp = min(1.0, (iteration + 1) / cfg.warmup) if cfg.warmup else 1.0
-    return ramp * cfg.lr / (1.0 + cfg.lr_decay * (iterations_before + iteration))
+    return ramp * inverse_decay(cfg.lr, cfg.lr_decay, iterations_before + iteration)
 
 
 def _setup_distributed(cfg):

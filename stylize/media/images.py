@@ -6,8 +6,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ImageTooLarge, StylizeError
-from .weights import atomic_write
+from stylize.errors import ImageTooLarge, StylizeError
+from stylize.models.weights import atomic_write
 
 # Decompression bombs: refuse images above this many pixels (a 4096x4096 photo is 16.8 MP). The
 # check is ours, per call, on the header's size before any pixel is decoded; PIL's own (a global
@@ -37,7 +37,7 @@ def open_image(source, name=None, check_size=None):
     """Decode a path or bytes into an upright RGB PIL image, or raise a StylizeError saying why.
 
     check_size(width, height, name), if given, runs on the header's size before the pixels are
-    decoded (a working-size limit: see stylize.request.working_size_check).
+    decoded (a working-size limit: see stylize.pipelines.request.working_size_check).
     """
     name = name if name is not None else str(source)
     try:

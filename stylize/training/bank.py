@@ -11,17 +11,18 @@ from pathlib import Path
 
 import torch
 
-from .bank import StyleBank, load_bank, save_bank, thumbnail
-from .data import endless_loader
-from .device import pick_device
-from .engine import StyleStats
-from .errors import StylizeError
-from .images import list_images, open_image, prepare, to_tensor
-from .style_layers import mean_std
-from .train import aligned, decoded_losses
-from .train_config import BankTrainConfig
-from .training_loop import TrainingLoop, load_checkpoint, resume_path
-from .weights import load_decoder, load_encoder, save_decoder
+from stylize.models.bank import StyleBank, load_bank, save_bank, thumbnail
+from stylize.training.data import endless_loader
+from stylize.device import pick_device
+from stylize.pipelines.engine import StyleStats
+from stylize.errors import StylizeError
+from stylize.media.images import list_images, open_image, prepare, to_tensor
+from stylize.models.style_layers import mean_std
+from stylize.models.style_layers import stylize_taps
+from stylize.training.decoder import decoded_losses
+from stylize.training.config import BankTrainConfig
+from stylize.training.loop import TrainingLoop, load_checkpoint, resume_path
+from stylize.models.weights import load_decoder, load_encoder, save_decoder
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ def evaluate(encoder, decoder, bank, stats, first, contents):
             for content in contents:
                 style_stats = per_tap(stats, [k - first])
                 taps = encoder(content)
-                targets = aligned(taps, style_stats, decoder.reads)
+                targets = stylize_taps(taps, style_stats, decoder.reads)
                 weights = torch.eye(len(bank.names), device=content.device)[k][None]
                 c, s, _ = decoded_losses(encoder, decoder, bank(taps, weights), targets, style_stats)
                 total_c, total_s = total_c + c.item(), total_s + s.item()
@@ -138,7 +139,7 @@ def train_bank(cfg: BankTrainConfig, command=""):
         targets_stats = per_tap(stats, picks)
         with torch.no_grad():  # one encoder pass gives both the bank's input and the AdaIN targets
             taps = encoder(content)
-        targets = aligned(taps, targets_stats, levels)
+        targets = stylize_taps(taps, targets_stats, levels)
         weights = torch.eye(len(bank.names), device=device)[[first + k for k in picks]]
         c_loss, s_loss, _ = decoded_losses(encoder, decoder, bank(taps, weights), targets, targets_stats)
         loss = cfg.content_weight * c_loss + cfg.style_weight * s_loss

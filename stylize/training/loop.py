@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .weights import atomic_write, load_torch_file
+from stylize.models.weights import atomic_write, load_torch_file
 
 CHECKPOINT_GLOB = "checkpoint_*.pt"
 KEEP_CHECKPOINTS = 2

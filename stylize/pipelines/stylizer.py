@@ -6,10 +6,10 @@ the content's size, and batching same-size content images. The data flow is one 
 """
 import torch
 
-from .color import match_color
-from .engine import Engine, StyleStats, blend
-from .errors import StylizeError
-from .images import prepare, to_image, to_tensor
+from stylize.pipelines.color import match_color
+from stylize.pipelines.engine import Engine, StyleStats, blend
+from stylize.errors import StylizeError
+from stylize.media.images import prepare, to_image, to_tensor
 
 
 class Stylizer:

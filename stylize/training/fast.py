@@ -22,14 +22,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .data import endless_loader
-from .device import pick_device
-from .errors import StylizeError
-from .model import FAST, RELU4_1, Decoder, Encoder, NetworkShape
-from .style_layers import AdaIN, mean_std
-from .train_config import LOSS_NETS, FastTrainConfig
-from .training_loop import TrainingLoop, load_checkpoint, remove_stale_temporaries, resume_path
-from .weights import load_encoder, load_fast, save_fast
+from stylize.training.data import endless_loader
+from stylize.device import pick_device
+from stylize.errors import StylizeError
+from stylize.models.networks import FAST, RELU4_1, Decoder, Encoder, NetworkShape
+from stylize.models.style_layers import AdaIN, mean_std, stylize_taps
+from stylize.training.config import LOSS_NETS, FastTrainConfig
+from stylize.training.losses import inverse_decay, style_losses
+from stylize.training.loop import TrainingLoop, load_checkpoint, remove_stale_temporaries, resume_path
+from stylize.models.weights import load_encoder, load_fast, save_fast
 
 log = logging.getLogger(__name__)
 
@@ -182,18 +183,6 @@ def parse_decoder_convs(text):
     return counts
 
 
-def style_losses(loss_net, output, content_target, style_stats, per_tap=False):
-    """The AdaIN paper's losses of `output` in `loss_net`'s space: content at relu4_1 against
-    `content_target`, mean/std at every tap against `style_stats` (summed, or a list by tap)."""
-    taps = loss_net(output)
-    content = F.mse_loss(taps[RELU4_1], content_target)
-    style = []
-    for tap, (mean, std) in zip(taps, style_stats):
-        out_mean, out_std = mean_std(tap)
-        style.append(F.mse_loss(out_mean, mean) + F.mse_loss(out_std, std))
-    return content, (style if per_tap else sum(style))
-
-
 class FastTrainer:
     def __init__(self, cfg: FastTrainConfig, command=""):
         if cfg.loss_net not in LOSS_NETS:
@@ -281,7 +270,7 @@ class FastTrainer:
 
     def _set_lr(self, optimizer, steps):
         for group in optimizer.param_groups:
-            group["lr"] = self.cfg.lr / (1.0 + self.cfg.lr_decay * steps)
+            group["lr"] = inverse_decay(self.cfg.lr, self.cfg.lr_decay, steps)
 
     def _freeze_for_decoder_phase(self):
         self.projection.requires_grad_(False)
@@ -298,7 +287,7 @@ class FastTrainer:
 
     @torch.no_grad()
     def _stylised_taps(self, encoder, content, style):
-        return [self.adain(c, *mean_std(s)) for c, s in zip(encoder(content), encoder(style))]
+        return stylize_taps(encoder(content), [mean_std(s) for s in encoder(style)], range(4))
 
     @torch.no_grad()
     def _grow(self, content, style):
@@ -332,7 +321,7 @@ class FastTrainer:
         loss_net = self.loss_network()
         with torch.set_grad_enabled(self.cfg.finetune_encoder):
             content_taps, style_taps = self.student(content), self.student(style)
-            targets = [self.adain(c, *mean_std(s)) for c, s in zip(content_taps, style_taps)]
+            targets = stylize_taps(content_taps, [mean_std(s) for s in style_taps], range(4))
         with torch.no_grad():  # each batch goes through each network once
             if self.cfg.loss_net == "vgg":  # the paper's target: AdaIN in the loss network's own space
                 style_stats = [mean_std(t) for t in self.teacher(style)]
@@ -413,8 +402,11 @@ def train_fast(cfg: FastTrainConfig, command=""):
     return FastTrainer(cfg, command).run()
 
 
-def export_fast(checkpoint_path, out_path):
-    """A fast-model checkpoint -> the shipped safetensors file (student encoder + decoder)."""
+def export_fast(checkpoint_path, out_path, half=False):
+    """A fast-model checkpoint -> the shipped safetensors file (student encoder + decoder), in
+    float32: at 2.5 MB there is nothing to gain from fp16, and CPUs run it in float32."""
+    if half:
+        raise StylizeError("the fast model is stored in float32; export it without --half")
     ckpt = load_checkpoint(checkpoint_path)
     shape = NetworkShape.from_dict(ckpt["shape"])
     student, decoder = Encoder(shape), Decoder("skip", shape)

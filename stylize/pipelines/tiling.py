@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .model import DOWNSCALE
+from stylize.models.networks import DOWNSCALE
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .engine import MODELS
-from .errors import ImageTooLarge, StylizeError
+from stylize.models.registry import MODEL_NAMES, MODELS
+from stylize.errors import ImageTooLarge, StylizeError
 
 # Working sizes above this many pixels are refused unless the caller lifts the limit (tiles
 # make 64 MP feasible on a CPU, at minutes per image; beyond it memory, not time, runs out).
@@ -123,7 +123,7 @@ def check_inputs(request: StyleRequest, max_styles=None, max_side=None) -> Style
     """Every rule about a request, checked once; returns the request with weights parsed and
     normalised and the bank blend parsed. Raises StylizeError saying what is wrong."""
     if request.model not in MODELS:
-        raise StylizeError(f"unknown model {request.model!r}; expected one of {', '.join(MODELS)}")
+        raise StylizeError(f"unknown model {request.model!r}; expected one of {', '.join(MODEL_NAMES)}")
     if not request.contents:
         raise StylizeError("no content image given")
     if bool(request.styles) == bool(request.style_name):
@@ -143,8 +143,9 @@ def check_inputs(request: StyleRequest, max_styles=None, max_side=None) -> Style
         if weights is not None or request.masks is not None or request.preserve_color:
             raise StylizeError("style weights, masks and colour preservation need style images; "
                                "blend bank styles as NAME:W,NAME:W")
-        if request.model != "quality":  # a bank holds statistics of VGG-19's taps, which the fast encoder lacks
-            raise StylizeError(f"bank styles work with the quality model only; give the {request.model} model a "
+        if not MODELS[request.model].supports_bank:  # a bank holds statistics of VGG-19's taps
+            banked = " or ".join(name for name, spec in MODELS.items() if spec.supports_bank)
+            raise StylizeError(f"bank styles work with the {banked} model only; give the {request.model} model a "
                                "style image")
         blend = parse_blend(request.style_name)
     if isinstance(weights, str):

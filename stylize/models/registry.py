@@ -1,0 +1,85 @@
+"""The table of models: one row per model, and every face derives its choices from it.
+
+A row says how the model's networks load (with the file that ships), which option names its
+weights, what it supports, its batch sizes, and which training function exports its
+checkpoints (named, not imported: inference never imports training code). Adding a model is
+one module with its loader plus one row here.
+"""
+from dataclasses import dataclass
+from typing import Callable
+
+from stylize.errors import StylizeError
+from stylize.models.weights import DEFAULT_DECODER, DEFAULT_FAST, load_decoder, load_encoder, load_fast
+
+
+def _load_quality(weights=None, vgg=None):
+    return load_encoder(vgg), load_decoder(weights)
+
+
+def _load_fast(weights=None, vgg=None):
+    if vgg is not None:
+        raise StylizeError("the fast model has its own distilled encoder; --vgg applies to the quality model only")
+    return load_fast(weights)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """name: as requests and options say it; load(weights, vgg) -> (encoder, decoder), None
+    meaning the shipped file; weights_option: the setting/option that overrides the weights;
+    vgg_encoder: its encoder is VGG-19, so another VGG file (--vgg) may replace it; supports_bank: whether bank styles (VGG-19 statistics) apply; required: a server needs it
+    (else it is served when its file is there); batch sizes for images and frames by device
+    type; checkpoint_kind: the "kind" its training checkpoints carry; exporter: "module:function"
+    that turns such a checkpoint into the model's file."""
+    name: str
+    summary: str
+    load: Callable
+    default_weights: object
+    weights_option: str
+    vgg_encoder: bool
+    supports_bank: bool
+    required: bool
+    image_batch: dict
+    frame_batch: dict
+    checkpoint_kind: str
+    exporter: str
+
+    def batch_size(self, device, frames=False):
+        return (self.frame_batch if frames else self.image_batch)[device.type]
+
+
+MODELS = {spec.name: spec for spec in (
+    ModelSpec("quality", "VGG-19 + the trained decoder", _load_quality, DEFAULT_DECODER, "decoder",
+              vgg_encoder=True, supports_bank=True, required=True, image_batch={"cuda": 8, "cpu": 1}, frame_batch={"cuda": 8, "cpu": 2},
+              checkpoint_kind="decoder", exporter="stylize.training.decoder:export"),
+    ModelSpec("fast", "the distilled slim model, several times faster", _load_fast, DEFAULT_FAST, "fast_model",
+              vgg_encoder=False, supports_bank=False, required=False, image_batch={"cuda": 8, "cpu": 1},
+              frame_batch={"cuda": 8, "cpu": 2}, checkpoint_kind="fast", exporter="stylize.training.fast:export_fast"),
+)}
+MODEL_NAMES = tuple(MODELS)
+
+
+def model_spec(name):
+    if name not in MODELS:
+        raise StylizeError(f"unknown model {name!r}; expected one of {', '.join(MODEL_NAMES)}")
+    return MODELS[name]
+
+
+def spec_for_checkpoint(checkpoint):
+    """The row whose training wrote `checkpoint` (a loaded checkpoint dict)."""
+    kind = checkpoint.get("kind", "decoder")  # decoder checkpoints predate the field
+    for spec in MODELS.values():
+        if spec.checkpoint_kind == kind:
+            return spec
+    raise StylizeError(f"checkpoint of unknown kind {kind!r}")
+
+
+def export_checkpoint(checkpoint_path, out_path, half=False):
+    """A training checkpoint of any model -> that model's weight file; returns (spec, metadata).
+    The training module that knows the checkpoint is imported only here, when asked."""
+    import importlib
+
+    from stylize.training.loop import load_checkpoint
+
+    spec = spec_for_checkpoint(load_checkpoint(checkpoint_path))
+    module, function = spec.exporter.split(":")
+    return spec, getattr(importlib.import_module(module), function)(checkpoint_path, out_path, half=half)

@@ -1,0 +1,123 @@
+"""Running a checked request: its styles resolved (once, in `resolve_styles`), its images or
+frames stylised, its files written.
+
+Every face hands a checked request to one function here and formats what comes back: the CLI's
+`transfer` (`run_plan`) and `video` (`run_video`), the HTTP endpoint (`stylize_upload`) and the
+WebSocket stream (`frame_style`). None of them turns a request into style statistics itself.
+"""
+import hashlib
+from pathlib import Path
+
+from stylize.errors import StylizeError, check_stop
+from stylize.media.images import open_image, save_image
+from stylize.pipelines.engine import blend
+from stylize.pipelines.jobs import batches, is_image_name
+
+
+def image_source(item):
+    """A request's image: a path (the CLI) or (bytes, name) (uploads) -> (source, name)."""
+    return item if isinstance(item, tuple) else (item, str(item))
+
+
+def _style_stats(stylizer, request, item, cache=None, should_stop=None):
+    """One style image's StyleStats; through `cache` (get_or_compute(key, compute)), keyed by the
+    file's SHA-256, the model and the encoding options, when one is given."""
+    source, name = image_source(item)
+
+    def compute():
+        image = open_image(source, name, check_size=request.style_check())
+        return stylizer.prepare_style(image, request.style_size, request.crop, should_stop=should_stop)
+
+    if cache is None:
+        return compute()
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    key = (stylizer.engine.model, hashlib.sha256(data).hexdigest(), request.style_size, request.crop)
+    return cache.get_or_compute(key, compute)
+
+
+def resolve_styles(stylizer, request, bank=None, cache=None, should_stop=None):
+    """What each style key of a checked request stands for (see jobs.plan_jobs), as a list of
+    groups: a bank blend's StyleStats; each style image's StyleStats, computed once; or, with
+    colour preservation (which depends on each content image), the style images themselves.
+    Styles that make one result together (weights, masks) form one group."""
+    if request.blend is not None:
+        if bank is None:
+            raise StylizeError("no style bank is loaded; send a style image instead")
+        return [[bank.style_stats(bank.blend_weights(request.blend))]]
+    if request.preserve_color:
+        styles = [open_image(*image_source(item), check_size=request.style_check()) for item in request.styles]
+    else:
+        styles = [_style_stats(stylizer, request, item, cache, should_stop) for item in request.styles]
+    return [styles] if request.combines_styles else [[one] for one in styles]
+
+
+def frame_style(stylizer, request, bank=None, cache=None):
+    """The one StyleStats a stream of frames (a video, the camera) uses: the request's styles
+    blended by its weights."""
+    return blend(resolve_styles(stylizer, request, bank, cache)[0], request.style_weights or [1.0])
+
+
+def stylize_upload(stylizer, request, bank=None, cache=None, should_stop=None):
+    """A request with one content image (bytes or a path) -> the stylised PIL image. Each image's
+    working size is checked from its header, before its pixels are decoded."""
+    check_stop(should_stop)
+    content = open_image(*image_source(request.contents[0]), check_size=request.content_check())
+    styles = resolve_styles(stylizer, request, bank, cache, should_stop)[0]
+    return stylizer.transfer(content, styles, weights=request.style_weights, alpha=request.alpha,
+                             preserve_color=request.preserve_color, content_size=request.content_size,
+                             style_size=request.style_size, crop=request.crop, should_stop=should_stop)
+
+
+def run_plan(stylizer, request, plan, batch_size=1, bank=None, progress=None):
+    """Stylise every job of a plan (jobs.plan_jobs) and write its file; `progress(n)` is told of
+    each batch."""
+    styles = resolve_styles(stylizer, request, bank)
+    content_check = request.content_check()
+    masks = [open_image(m, check_size=content_check).convert("L") for m in request.masks] if request.masks else None
+    batchable = masks is None and not request.preserve_color
+    options = dict(alpha=request.alpha, content_size=request.content_size, crop=request.crop)
+    if not is_image_name(plan.output):
+        _make_folder(plan.output)
+    for run in batches(plan.jobs, batch_size, batchable):
+        contents = [open_image(job.content, check_size=content_check) for job in run]
+        style = styles[run[0].style_key]
+        if len(run) == 1:
+            results = [stylizer.transfer(contents[0], style, weights=request.style_weights, masks=masks,
+                                         preserve_color=request.preserve_color, style_size=request.style_size,
+                                         **options)]
+        else:
+            results = stylizer.transfer_batch(contents, blend(style, request.style_weights or [1.0]), **options)
+        for result, job in zip(results, run):
+            save_image(result, job.output)
+        if progress is not None:
+            progress(len(run))
+
+
+def _make_folder(folder):
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StylizeError(f"cannot create output folder {folder}: {e.strerror or e}") from None
+
+
+def probe_video(request):
+    """The input video of a checked VideoRequest, probed (its frame size checked against the
+    pixel limit) before any model loads."""
+    from stylize.media.video import probe  # PyAV loads only for videos
+    from stylize.pipelines.request import working_size_check
+
+    return probe(request.style.contents[0], check_size=working_size_check(request.size, request.style.max_pixels,
+                                                                          "--size"))
+
+
+def run_video(stylizer, request, info, bank=None, batch_size=2, progress=None):
+    """Stylise a checked VideoRequest whose input `probe_video` read as `info`; returns
+    (frames written, (width, height) of the output)."""
+    from stylize.media.frames import FrameStylizer  # OpenCV and PyAV load only for videos
+    from stylize.media.video import stylize_video
+
+    frames = FrameStylizer(stylizer.engine, frame_style(stylizer, request.style, bank), request.style.alpha,
+                           request.size, request.temporal)
+    written = stylize_video(frames, request.style.contents[0], info, request.output, request.start,
+                            request.duration, batch_size, progress=progress)
+    return written, frames.output_size(info.width, info.height)

@@ -1,0 +1,29 @@
+"""The AdaIN paper's losses and learning-rate schedule, shared by every trainer and by the
+quality benchmarks (Huang & Belongie 2017, section 6).
+
+content: MSE between relu4_1 of the decoded image and the AdaIN target t;
+style:   MSE between the per-channel mean and std of relu1_1..relu4_1 of the decoded image and
+         the style's. Both in float32 whatever the autocast dtype.
+"""
+import torch.nn.functional as F
+
+from stylize.models.networks import RELU4_1
+from stylize.models.style_layers import mean_std
+
+
+def style_losses(loss_net, output, content_target, style_stats, per_tap=False):
+    """(content loss, style loss) of `output` in `loss_net`'s space: content at relu4_1 against
+    `content_target`, mean/std at every tap against `style_stats` (summed, or a list by tap).
+    Gradients reach `output` through the loss network."""
+    taps = loss_net(output)
+    content = F.mse_loss(taps[RELU4_1].float(), content_target.float())
+    style = []
+    for tap, (mean, std) in zip(taps, style_stats):
+        out_mean, out_std = mean_std(tap)
+        style.append(F.mse_loss(out_mean, mean.float()) + F.mse_loss(out_std, std.float()))
+    return content, (style if per_tap else sum(style))
+
+
+def inverse_decay(lr, decay, step):
+    """pytorch-AdaIN's schedule: lr / (1 + decay * step)."""
+    return lr / (1.0 + decay * step)
