@@ -21,7 +21,8 @@ import stylize
 from .limits import Admission, AdmissionGate, BodyLimit, StyleCache
 from .metrics import Metrics
 from .models import LoadedModels
-from .routers import health, metrics, stream, styles, stylize as stylize_router
+from .routers import health, metrics, stream, styles
+from .routers import stylize as stylize_router
 from .settings import Settings, load_settings
 
 access_log = logging.getLogger("stylize.access")

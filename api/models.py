@@ -4,9 +4,9 @@ import logging
 import threading
 import time
 
+from stylize.errors import StylizeError
 from stylize.models.bank import DEFAULT_BANK, load_bank
 from stylize.models.registry import MODELS
-from stylize.errors import StylizeError
 from stylize.pipelines.stylizer import Stylizer
 
 log = logging.getLogger("stylize.api")

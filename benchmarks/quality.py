@@ -20,13 +20,13 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
-from stylize.models.registry import MODEL_NAMES
-from stylize.pipelines.engine import Engine
 from stylize.media.images import list_images, open_image, prepare, to_image, to_tensor
 from stylize.models.networks import RELU4_1, TAP_NAMES
+from stylize.models.registry import MODEL_NAMES
 from stylize.models.style_layers import AdaIN, mean_std
-from stylize.training.losses import style_losses
 from stylize.models.weights import load_encoder
+from stylize.pipelines.engine import Engine
+from stylize.training.losses import style_losses
 
 
 @torch.no_grad()
@@ -43,7 +43,8 @@ def yardstick_losses(vgg, engine, content, style):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=MODEL_NAMES, default="quality")
-    parser.add_argument("--weights", default=None, help="decoder (quality) or fast model file (default: the shipped one)")
+    parser.add_argument("--weights", default=None,
+                        help="decoder (quality) or fast model file (default: the shipped one)")
     parser.add_argument("--heldout", default="data/heldout", type=Path)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--grid", type=Path, help="write a results grid (styles across, photos down)")
@@ -69,7 +70,8 @@ def main():
                "style_loss_by_tap": {tap: sum(r["style_by_tap"][tap] for r in rows) / len(rows) for tap in TAP_NAMES}}
     for r in rows:
         print(f"pair {r['pair']:2d}  content {r['content']:.3f}  style {r['style']:.3f}")
-    print(f"{args.model}: mean over {len(rows)} held-out pairs at {args.size} px: content {summary['content_loss']:.3f}, "
+    print(f"{args.model}: mean over {len(rows)} held-out pairs at {args.size} px: "
+          f"content {summary['content_loss']:.3f}, "
           f"style {summary['style_loss']:.3f} ({summary['iterations']} iterations)")
     print("style loss by tap: " + ", ".join(f"{tap} {loss:.3f}" for tap, loss in summary["style_loss_by_tap"].items()))
     if args.json:

@@ -36,10 +36,10 @@ from pathlib import Path
 
 import torch
 
+from stylize.media.images import open_image, prepare, save_image, to_image, to_tensor
 from stylize.models.bank import DEFAULT_BANK, load_bank
 from stylize.models.registry import MODEL_NAMES, model_spec
 from stylize.pipelines.engine import Engine, pad_to_multiple
-from stylize.media.images import open_image, prepare, save_image, to_image, to_tensor
 from stylize.pipelines.stylizer import Stylizer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,7 +122,8 @@ def measure(engine, content, style, runs, bank=None):
 
 def build(model, args):
     encoder, decoder = model_spec(model).load(args.weights.get(model))
-    return {"baseline": lambda: Engine(decoder, encoder, args.device, precision="fp32", channels_last=False, model=model),
+    return {"baseline": lambda: Engine(decoder, encoder, args.device, precision="fp32", channels_last=False,
+                                       model=model),
             "stylize": lambda: Engine(decoder, encoder, args.device, model=model)}
 
 
@@ -235,7 +236,8 @@ def onnx_rows(args):
                    "torch cached style ms": timed(lambda: engine.stylize_tensor(content, cached), engine.device,
                                                   args.runs)[0]}
             rows.append(row)
-            print(f"  {model:7} {size:5d}: style encoder ort {row['ort style ms']:.0f} / torch {row['torch style ms']:.0f}"
+            print(f"  {model:7} {size:5d}: style encoder ort {row['ort style ms']:.0f} / torch "
+                  f"{row['torch style ms']:.0f}"
                   f"; stylize (cached style) ort {row['ort cached style ms']:.0f} / torch "
                   f"{row['torch cached style ms']:.0f}", flush=True)
     return rows
@@ -309,7 +311,7 @@ def main():
                   f"peak {peak:.0f} MB")
         stages = profile(args, model)
         results["profile"][model] = stages
-        print(f"profile of one 512 px transfer, style cached (ms): "
+        print("profile of one 512 px transfer, style cached (ms): "
               + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()))
 
     if args.backend == "onnxruntime":

@@ -16,16 +16,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stylize.models.registry import MODEL_NAMES
-from stylize.pipelines.engine import Engine
-from stylize.media.frames import FrameStylizer, to_batch
 from stylize.media.images import list_images, open_image, prepare, to_tensor
-from stylize.models.networks import RELU4_1
-from stylize.models.style_layers import AdaIN, mean_std
-from stylize.pipelines.request import TEMPORAL_MODES
 from stylize.media.temporal import pan_error, pan_frames
-from stylize.training.losses import style_losses
+from stylize.models.networks import RELU4_1
+from stylize.models.registry import MODEL_NAMES
+from stylize.models.style_layers import AdaIN, mean_std
 from stylize.models.weights import load_encoder
+from stylize.pipelines.engine import Engine
+from stylize.pipelines.frames import FrameStylizer, to_batch
+from stylize.pipelines.request import TEMPORAL_MODES
+from stylize.training.losses import style_losses
 
 
 @torch.no_grad()

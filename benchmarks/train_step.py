@@ -20,8 +20,8 @@ import torch.nn.functional as F
 
 from stylize.models.networks import RELU4_1, Decoder
 from stylize.models.style_layers import AdaIN, mean_std
-from stylize.training.decoder import adain_losses
 from stylize.models.weights import load_encoder
+from stylize.training.decoder import adain_losses
 
 
 def naive_losses(encoder, decoder, content, style):

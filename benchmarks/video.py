@@ -18,13 +18,13 @@ import av
 import numpy as np
 import torch
 from PIL import Image
-
 from speed import ROOT, machine
-from stylize.models.registry import MODEL_NAMES
-from stylize.pipelines.engine import Engine
-from stylize.media.frames import FrameStylizer
+
 from stylize.media.images import open_image, prepare, to_tensor
 from stylize.media.video import probe, stylize_video
+from stylize.models.registry import MODEL_NAMES
+from stylize.pipelines.engine import Engine
+from stylize.pipelines.frames import FrameStylizer
 
 PHOTO, STYLE = ROOT / "examples" / "gorilla.jpg", ROOT / "examples" / "sower.jpg"
 

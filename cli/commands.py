@@ -5,14 +5,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from stylize.models.bank import load_bank
-from stylize.models.registry import export_checkpoint, model_spec
 from stylize.errors import StylizeError
 from stylize.media.images import list_images
+from stylize.models.bank import load_bank
+from stylize.models.registry import export_checkpoint, model_spec
 from stylize.pipelines.executor import probe_video, run_plan, run_video
 from stylize.pipelines.jobs import plan_jobs
-from stylize.pipelines.stylizer import Stylizer
 from stylize.pipelines.request import StyleRequest, VideoRequest, check_inputs, check_video_inputs
+from stylize.pipelines.stylizer import Stylizer
 
 
 def _image_files(path, what):
@@ -86,8 +86,8 @@ def _train(args, config_class, run):
 
 
 def train(args):
-    from stylize.training.decoder import train as run_training  # training code stays out of inference
     from stylize.training.config import TrainConfig
+    from stylize.training.decoder import train as run_training  # training code stays out of inference
 
     _train(args, TrainConfig, run_training)
 
@@ -112,8 +112,8 @@ def export(args):
 
 
 def export_onnx(args):
-    from stylize.pipelines.engine import Engine
     from stylize.export.onnx import export_onnx as export
+    from stylize.pipelines.engine import Engine
 
     info = export(Engine.load(args.model, args.weights, device="cpu", precision="fp32"), args.out_dir, args.opset)
     print(f"wrote {args.out_dir}/style_encoder.onnx and stylizer.onnx ({args.model} model, "

@@ -7,10 +7,11 @@ from pathlib import Path
 
 from stylize.device import DEVICE_CHOICES
 from stylize.errors import StylizeError
+from stylize.media.images import MAX_PIXELS
 from stylize.models.networks import Decoder
 from stylize.models.registry import MODEL_NAMES, MODELS
 from stylize.pipelines.engine import PRECISIONS
-from stylize.pipelines.request import DEFAULT_MAX_PIXELS, TEMPORAL_MODES, VIDEO_FORMATS
+from stylize.pipelines.request import TEMPORAL_MODES, VIDEO_FORMATS
 from stylize.training.config import LOSS_NETS, BankTrainConfig, FastTrainConfig, TrainConfig
 
 from . import commands
@@ -90,8 +91,9 @@ def build_parser():
     t.add_argument("--mask", nargs="+", type=Path, help="one mask image per style (spatial control)")
     t.add_argument("--preserve-color", action="store_true", help="keep the content image's colours")
     t.add_argument("--content-size", type=non_negative_int, default=512, help="shorter side; 0 keeps size (512)")
-    t.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS, help=(
-        f"refuse images whose working size is over this many pixels (default {DEFAULT_MAX_PIXELS:,}; "
+    t.add_argument("--max-pixels", type=positive_int, default=MAX_PIXELS, help=(
+        f"refuse images whose working size is over this many pixels (default {MAX_PIXELS:,}, also the most "
+        "decoded; a higher value lifts both; "
         "large images go through tiles, at minutes per image on a CPU)"))
     t.add_argument("--crop", action="store_true", help="centre-crop to a square of the given size")
     t.add_argument("--output", type=Path, help="output file (one result) or folder (default: ./output)")
@@ -107,7 +109,8 @@ def build_parser():
     v.add_argument("input", type=Path, help="video file (anything FFmpeg reads)")
     add_style_arguments(v)
     v.add_argument("--output", type=Path, required=True, help=f"output video ({', '.join(VIDEO_FORMATS)}; H.264)")
-    v.add_argument("--size", type=non_negative_int, default=512, help="output's shorter side; 0 keeps the input's (512)")
+    v.add_argument("--size", type=non_negative_int, default=512,
+                   help="output's shorter side; 0 keeps the input's (512)")
     v.add_argument("--start", type=float, default=0.0, help="seconds into the input to begin at (default 0)")
     v.add_argument("--duration", type=float, help="seconds to stylize (default: to the end)")
     v.add_argument("--temporal", choices=TEMPORAL_MODES, default=TEMPORAL_MODES[0], help=(
@@ -124,7 +127,8 @@ def build_parser():
         "style_dir": "paintings (e.g. WikiArt), read recursively",
         "out": "checkpoints, samples and TensorBoard logs", "iters": "training iterations",
         "batch_size": "content/style pairs per step", "lr": "Adam learning rate", "lr_decay": "inverse decay per step",
-        "warmup": "linear learning-rate ramp over this run's first N steps (for --init)", "content_weight": "content loss weight", "style_weight": "style loss weight",
+        "warmup": "linear learning-rate ramp over this run's first N steps (for --init)",
+        "content_weight": "content loss weight", "style_weight": "style loss weight",
         "image_size": "shorter side before cropping", "crop_size": "training crop side",
         "architecture": "plain (default): the paper's decoder; skip: also fed the AdaIN-aligned relu1_1-relu3_1; "
                         "skip3: also fed relu3_1. With --init, the file's architecture unless given",
@@ -155,7 +159,8 @@ def build_parser():
         "Learn a (gamma, beta) per style on top of the decoder, starting from each painting's AdaIN statistics. "
         "--base adds the new styles to an existing bank without changing the others."))
     tb.add_argument("--styles", nargs="+", required=True, help="style images and/or folders; names are the file stems")
-    add_config_arguments(tb, BankTrainConfig, required=("content_dir", "out"), choices={"device": DEVICE_CHOICES}, help={
+    add_config_arguments(tb, BankTrainConfig, required=("content_dir", "out"), choices={"device": DEVICE_CHOICES},
+                         help={
         "content_dir": "photos, read recursively", "out": "the bank file to write (.safetensors)",
         "iters": "training iterations", "batch_size": "photos per step", "lr": "Adam learning rate",
         "crop_size": "training crop side", "image_size": "shorter side before cropping",

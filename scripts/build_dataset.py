@@ -93,8 +93,9 @@ def largest(folder):
 def collect(root):
     """Yield (kind, stem, PIL image) for every picked image; kind is 'content' or 'style'."""
     gc = unpack("gcompris-qt-data", root) / GCOMPRIS_RCC
-    for rcc, stem in [("erase", "erase"), ("explore_monuments", "monuments"), ("explore_world_animals", "world_animals"),
-                      ("explore_farm_animals", "farm_animals"), ("explore_world_music", "world_music"),
+    for rcc, stem in [("erase", "erase"), ("explore_monuments", "monuments"),
+                      ("explore_world_animals", "world_animals"), ("explore_farm_animals", "farm_animals"),
+                      ("explore_world_music", "world_music"),
                       ("clickgame", "underwater"), ("details", "details")]:
         for i, img in enumerate(rcc_images(gc / f"{rcc}.rcc")):
             painting = rcc == "details" and i in DETAILS_PAINTINGS
@@ -129,8 +130,9 @@ def figure_on_painting(figure, background):
     figure = figure.convert("RGBA")
     figure = figure.crop(figure.getchannel("A").getbbox() or (0, 0, *figure.size))
     scale = max(figure.size[0] / background.size[0], figure.size[1] / background.size[1])
-    background = background.convert("RGBA").resize(
-        (max(figure.size[0], round(background.size[0] * scale)), max(figure.size[1], round(background.size[1] * scale))))
+    size = (max(figure.size[0], round(background.size[0] * scale)),
+            max(figure.size[1], round(background.size[1] * scale)))
+    background = background.convert("RGBA").resize(size)
     left, top = (background.size[0] - figure.size[0]) // 2, (background.size[1] - figure.size[1]) // 2
     return Image.alpha_composite(background.crop((left, top, left + figure.size[0], top + figure.size[1])), figure)
 
@@ -160,7 +162,8 @@ def painting_sources(root):
     figures = [(f"wesnoth-portrait_{p.relative_to(core).with_suffix('').as_posix().replace('/', '_')}", p)
                for p in sorted(core.rglob("*.png"))]
     for campaign, folder in wesnoth.items():
-        figures += [(f"wesnoth-portrait_{campaign}_{p.stem}", p) for p in sorted(folder.glob("*/images/portraits/**/*.png"))]
+        figures += [(f"wesnoth-portrait_{campaign}_{p.stem}", p)
+                    for p in sorted(folder.glob("*/images/portraits/**/*.png"))]
     flare = unpack("flare-game", root) / FLARE
     figures += [(f"flare-portrait_{p.stem}", p) for p in sorted((flare / "fantasycore/images/portraits").glob("*.png"))]
     figures += [(f"flare-portrait_empyrean_{p.stem}", p)

@@ -6,11 +6,10 @@ import pytest
 import torch
 from PIL import Image
 
-from stylize.models.networks import Decoder
+from stylize.models.networks import FAST, Decoder, Encoder
+from stylize.models.weights import load_encoder, save_decoder, save_fast
 from stylize.pipelines.engine import Engine
 from stylize.pipelines.stylizer import Stylizer
-from stylize.models.networks import FAST, Encoder
-from stylize.models.weights import load_encoder, save_decoder, save_fast
 
 
 def gradient_image(size=(64, 48), seed=0, mode="RGB"):

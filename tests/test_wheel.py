@@ -43,8 +43,9 @@ def test_installed_wheel_stylizes_from_another_directory(wheel, tmp_path):
                              "--style-size", "32"], cwd=work, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert (work / "out.png").stat().st_size > 0
-    where = subprocess.run([sys.executable, "-c", "import stylize.models.weights as w; print(w.__file__, w.DEFAULT_DECODER)"],
-                           cwd=work, env=env, capture_output=True, text=True, check=True).stdout.split()
+    show = "import stylize.models.weights as w; print(w.__file__, w.DEFAULT_DECODER)"
+    where = subprocess.run([sys.executable, "-c", show], cwd=work, env=env, capture_output=True, text=True,
+                           check=True).stdout.split()
     assert all(p.startswith(str(target)) for p in where), where  # the installed copy ran, not the clone
 
 

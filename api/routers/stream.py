@@ -16,22 +16,20 @@ slots for as long as it is open; with none free the socket is closed with code 1
 import asyncio
 import base64
 import binascii
-import io
 import json
 from typing import Literal
 
-import numpy as np
 import anyio
+import numpy as np
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
-from PIL import Image
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from stylize.errors import StylizeError
-from stylize.media.frames import FrameStylizer
-from stylize.media.images import open_image
+from stylize.media.images import encode_image, open_image
 from stylize.models.registry import MODEL_NAMES
 from stylize.pipelines.executor import frame_style
+from stylize.pipelines.frames import FrameStylizer
 from stylize.pipelines.request import StyleRequest, check_inputs
 
 router = APIRouter()
@@ -68,7 +66,8 @@ class StreamSession:
         try:
             config = StreamConfig.model_validate(message)
         except ValidationError as e:
-            raise StylizeError("; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()))
+            problems = (f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+            raise StylizeError("; ".join(problems)) from None
         styles = ((style_bytes(config.style_image), "style_image"),) if config.style_image else ()
         request = check_inputs(StyleRequest(
             contents=("camera",), styles=styles, style_name=config.style_name, alpha=config.alpha,
@@ -90,10 +89,7 @@ class StreamSession:
         if frames is None:
             raise StylizeError("send a config message before frames")
         image = open_image(data, "frame", check_size=self.request.content_check())
-        result = frames([np.asarray(image)])[0]
-        buffer = io.BytesIO()
-        Image.fromarray(result).save(buffer, format="JPEG", quality=85)
-        return buffer.getvalue()
+        return encode_image(frames([np.asarray(image)])[0], "jpeg", quality=85)
 
 
 @router.websocket("/v1/stream")

@@ -16,11 +16,11 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from stylize.pipelines.engine import Engine
 from stylize.errors import StylizeError
 from stylize.models.networks import TAP_NAMES
 from stylize.models.style_layers import mean_std, stylize_taps
 from stylize.models.weights import atomic_write
+from stylize.pipelines.engine import Engine
 
 OPSET = 17
 

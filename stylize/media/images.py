@@ -1,4 +1,7 @@
-"""Image files <-> tensors: decoding anything PIL opens into RGB, resizing, and atomic saving."""
+"""The image processor: decoding anything PIL opens into RGB (within the pixel limit), sizes,
+conversions between images, video frames and tensors, encoding and atomic saving. Frames are
+HxWx3 uint8 arrays (what video decoders and browsers hand over); images are PIL RGB images.
+"""
 import io
 from pathlib import Path
 
@@ -9,10 +12,13 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from stylize.errors import ImageTooLarge, StylizeError
 from stylize.models.weights import atomic_write
 
-# Decompression bombs: refuse images above this many pixels (a 4096x4096 photo is 16.8 MP). The
-# check is ours, per call, on the header's size before any pixel is decoded; PIL's own (a global
-# warning filter would be needed to turn its warning into an error, and filters race between
-# threads) is switched off.
+# The pixel limit: no image is decoded above this many pixels, and by default none is worked on
+# above it either (a request's max_pixels, --max-pixels, sets the working limit; one above this
+# lifts both; the server sets a lower working limit, max_side^2). Tiles make 64 MP feasible on a
+# CPU, at minutes per image; beyond it memory, not time, runs out. It also stops decompression
+# bombs: the check is ours, per call, on the header's size before any pixel is decoded; PIL's own
+# (a global warning filter would be needed to turn its warning into an error, and filters race
+# between threads) is switched off.
 MAX_PIXELS = 64_000_000
 Image.MAX_IMAGE_PIXELS = None
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
@@ -33,20 +39,40 @@ def _to_rgb(img):
     return img.convert("RGB")
 
 
+def scaled_size(width, height, side, even=False):
+    """(width, height) with the shorter side scaled to `side` (0 keeps the size); `even` rounds
+    both sides to even numbers, as the common video encoders' 4:2:0 chroma needs."""
+    scale = side / min(width, height) if side else 1.0
+    if even:
+        return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def size_limit(max_pixels=None, side=0, option="size"):
+    """open_image's check_size, from the header, before any pixel is decoded: refuse an image over
+    MAX_PIXELS as decoded, and, given a request's `max_pixels`, over that as worked on (shorter side
+    scaled to `side`; 0 keeps it). A `max_pixels` above MAX_PIXELS lifts the decoding limit too."""
+    def check(width, height, name):
+        decodable = MAX_PIXELS if max_pixels is None else max(MAX_PIXELS, max_pixels)
+        if width * height > decodable:
+            raise ImageTooLarge(f"image too large: {name} is {width}x{height}, over the limit of {decodable:,} pixels")
+        w, h = scaled_size(width, height, side)
+        if max_pixels is not None and w * h > max_pixels:
+            raise ImageTooLarge(f"{name} ({width}x{height}) would be worked on at {w}x{h} with {option} {side}, "
+                                f"over the limit of {max_pixels:,} pixels")
+    return check
+
+
 def open_image(source, name=None, check_size=None):
     """Decode a path or bytes into an upright RGB PIL image, or raise a StylizeError saying why.
 
-    check_size(width, height, name), if given, runs on the header's size before the pixels are
-    decoded (a working-size limit: see stylize.pipelines.request.working_size_check).
+    check_size(width, height, name) runs on the header's size before the pixels are decoded
+    (default: size_limit(), the pixel limit as decoded; requests pass their own).
     """
     name = name if name is not None else str(source)
     try:
         img = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
-        w, h = img.size
-        if w * h > MAX_PIXELS:
-            raise ImageTooLarge(f"image too large: {name} is {w}x{h}, more than {MAX_PIXELS:,} pixels")
-        if check_size is not None:
-            check_size(w, h, name)
+        (check_size or size_limit())(*img.size, name)
         img.load()
         img = ImageOps.exif_transpose(img)
         return _to_rgb(img)
@@ -64,9 +90,7 @@ def resize_shorter(img, size):
     """Scale so the shorter side is `size` pixels (0 keeps the image as it is)."""
     if not size or min(img.size) == size:
         return img
-    w, h = img.size
-    scale = size / min(w, h)
-    return img.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BICUBIC)
+    return img.resize(scaled_size(*img.size, size), Image.Resampling.BICUBIC)
 
 
 def center_crop(img, size):
@@ -82,19 +106,25 @@ def prepare(img, size=0, crop=False):
 
 
 def to_tensor(img):
-    """PIL RGB -> float (3, H, W) in [0, 1]."""
+    """PIL RGB image or HxWx3 uint8 frame -> float (3, H, W) in [0, 1]."""
     return torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1).float().div(255)
+
+
+def to_frame(tensor):
+    """float (3, H, W) in [0, 1] -> HxWx3 uint8 frame."""
+    return tensor.detach().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
 
 
 def to_image(tensor):
     """float (3, H, W) in [0, 1] -> PIL RGB."""
-    return Image.fromarray(tensor.detach().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy())
+    return Image.fromarray(to_frame(tensor))
 
 
-def encode_image(img, fmt):
-    """PIL image -> bytes in `fmt` (png, jpg/jpeg, webp)."""
+def encode_image(img, fmt, quality=95):
+    """PIL image (or HxWx3 uint8 frame) -> bytes in `fmt` (png, jpg/jpeg, webp)."""
+    img = img if isinstance(img, Image.Image) else Image.fromarray(img)
     buf = io.BytesIO()
-    img.save(buf, format=SAVE_FORMATS[fmt], **({"quality": 95} if fmt != "png" else {}))
+    img.save(buf, format=SAVE_FORMATS[fmt], **({"quality": quality} if fmt != "png" else {}))
     return buf.getvalue()
 
 

@@ -23,7 +23,6 @@ class VideoInfo:
     frames: int  # as the container says, or estimated from duration x rate
     duration: float  # seconds
     rotation: int  # degrees (0-359) counter-clockwise players turn the picture
-    has_audio: bool
 
 
 def open_video(path):
@@ -67,8 +66,7 @@ def probe(path, check_size=None):
         frames = stream.frames or round(duration * fps)
         if check_size is not None:
             check_size(first.width, first.height, str(path))
-        return VideoInfo(first.width, first.height, fps, frames, duration, round(first.rotation or 0) % 360,
-                         bool(container.streams.audio))
+        return VideoInfo(first.width, first.height, fps, frames, duration, round(first.rotation or 0) % 360)
 
 
 def frames_between(info, start, duration):

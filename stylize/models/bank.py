@@ -16,8 +16,8 @@ from safetensors.torch import load_file, safe_open, save_file
 
 from stylize.errors import StylizeError
 from stylize.models.style_layers import ConditionalInstanceNorm
-from stylize.pipelines.engine import StyleStats
 from stylize.models.weights import WEIGHTS_DIR, atomic_write
+from stylize.pipelines.engine import StyleStats
 
 THUMBNAIL_SIDE = 128
 DEFAULT_BANK = WEIGHTS_DIR / "style_bank.safetensors"
@@ -32,7 +32,8 @@ class StyleBank(nn.Module):
         if len(set(names)) != len(names):
             raise StylizeError(f"style names in a bank must be unique, got {names}")
         self.names = list(names)
-        self.layers = nn.ModuleDict({str(level): ConditionalInstanceNorm(c, len(names)) for level, c in channels.items()})
+        self.layers = nn.ModuleDict({str(level): ConditionalInstanceNorm(c, len(names))
+                                     for level, c in channels.items()})
         self.thumbnails = list(thumbnails or [b""] * len(names))
         self.metadata = {}
 
@@ -54,8 +55,8 @@ class StyleBank(nn.Module):
 
     def joined(self, other):
         """A new bank: this bank's styles, then `other`'s (both must set the same taps)."""
-        bank = StyleBank(self.names + other.names, {level: self.layers[str(level)].weight.shape[1] for level in self.levels},
-                         self.thumbnails + other.thumbnails)
+        channels = {level: self.layers[str(level)].weight.shape[1] for level in self.levels}
+        bank = StyleBank(self.names + other.names, channels, self.thumbnails + other.thumbnails)
         with torch.no_grad():
             for key, layer in bank.layers.items():
                 layer.weight.copy_(torch.cat([self.layers[key].weight, other.layers[key].weight.to(layer.weight)]))
@@ -106,7 +107,8 @@ def thumbnail(img):
 def save_bank(path, bank, metadata=None):
     state = {k: v.detach().cpu().contiguous() for k, v in bank.state_dict().items()}
     for i, data in enumerate(bank.thumbnails):
-        state[f"thumbnail.{i}"] = torch.frombuffer(bytearray(data), dtype=torch.uint8) if data else torch.zeros(0, dtype=torch.uint8)
+        state[f"thumbnail.{i}"] = (torch.frombuffer(bytearray(data), dtype=torch.uint8) if data
+                                   else torch.zeros(0, dtype=torch.uint8))
     meta = {**bank.metadata, **(metadata or {}), "names": bank.names, "levels": bank.levels}
     atomic_write(path, lambda tmp: save_file(state, tmp, metadata={METADATA_KEY: json.dumps(meta)}))
 
@@ -136,7 +138,7 @@ def load_bank(path, decoder=None):
     if decoder is not None:
         needed = list(decoder.reads)
         widths = decoder.shape.widths
-        if any(level not in channels for level in needed) or any(channels[l] != widths[l] for l in channels):
+        if any(level not in channels for level in needed) or any(channels[t] != widths[t] for t in channels):
             raise StylizeError(f"style bank {path} does not match the {decoder.architecture} decoder: it sets taps "
                                f"{sorted(channels)}, the decoder reads {needed}")
     return bank

@@ -26,7 +26,8 @@ def _load_fast(weights=None, vgg=None):
 class ModelSpec:
     """name: as requests and options say it; load(weights, vgg) -> (encoder, decoder), None
     meaning the shipped file; weights_option: the setting/option that overrides the weights;
-    vgg_encoder: its encoder is VGG-19, so another VGG file (--vgg) may replace it; supports_bank: whether bank styles (VGG-19 statistics) apply; required: a server needs it
+    vgg_encoder: its encoder is VGG-19, so another VGG file (--vgg) may replace it;
+    supports_bank: whether bank styles (VGG-19 statistics) apply; required: a server needs it
     (else it is served when its file is there); batch sizes for images and frames by device
     type; checkpoint_kind: the "kind" its training checkpoints carry; exporter: "module:function"
     that turns such a checkpoint into the model's file."""
@@ -49,7 +50,8 @@ class ModelSpec:
 
 MODELS = {spec.name: spec for spec in (
     ModelSpec("quality", "VGG-19 + the trained decoder", _load_quality, DEFAULT_DECODER, "decoder",
-              vgg_encoder=True, supports_bank=True, required=True, image_batch={"cuda": 8, "cpu": 1}, frame_batch={"cuda": 8, "cpu": 2},
+              vgg_encoder=True, supports_bank=True, required=True, image_batch={"cuda": 8, "cpu": 1},
+              frame_batch={"cuda": 8, "cpu": 2},
               checkpoint_kind="decoder", exporter="stylize.training.decoder:export"),
     ModelSpec("fast", "the distilled slim model, several times faster", _load_fast, DEFAULT_FAST, "fast_model",
               vgg_encoder=False, supports_bank=False, required=False, image_batch={"cuda": 8, "cpu": 1},

@@ -1,9 +1,9 @@
-"""The three style layers that sit at relu4_1: AdaIN, instance norm, conditional instance norm.
+"""The style layers that sit at the decoder's levels: AdaIN and conditional instance norm.
 
-All three share one idea: normalise each channel of each image to zero mean and unit std,
-then apply an affine (scale = std, shift = mean) that carries the style. They differ only in
-where the affine comes from: the style image (AdaIN), one learned pair (IN), or a bank of
-learned pairs that can be blended (conditional IN).
+Both share one idea: normalise each channel of each image to zero mean and unit std, then
+apply an affine (scale = std, shift = mean) that carries the style. They differ only in where
+the affine comes from: the style image (AdaIN), or a bank of learned pairs that can be blended
+(conditional IN; instance norm with one learned style, Ulyanov et al. 2016, is a bank of one).
 """
 import torch
 import torch.nn as nn
@@ -58,7 +58,7 @@ class AdaIN(nn.Module):
         return torch.addcmul(style_mean - mean * scale, content, scale)
 
 
-def stylize_taps(taps, style_stats, levels, alpha=1.0, content_stats=None, adain=AdaIN()):
+def stylize_taps(taps, style_stats, levels, alpha=1.0, content_stats=None, adain=None):
     """Encoder taps with AdaIN at `levels` (the ones a decoder reads), the others as they are.
 
     style_stats[level] (and content_stats[level], if given: a large image's whole statistics
@@ -66,31 +66,21 @@ def stylize_taps(taps, style_stats, levels, alpha=1.0, content_stats=None, adain
     graph) mixes each stylised tap with the content's own: 0 = content, 1 = style. Engine,
     training and ONNX export all stylise through this one function.
     """
+    adain = adain or AdaIN()
     out = list(taps)
     for level in levels:
         target = adain(taps[level], *style_stats[level], content_stats=content_stats[level] if content_stats else None)
-        out[level] = target if isinstance(alpha, (int, float)) and alpha == 1 else torch.lerp(taps[level], target, alpha)
+        whole = isinstance(alpha, (int, float)) and alpha == 1
+        out[level] = target if whole else torch.lerp(taps[level], target, alpha)
     return out
-
-
-class InstanceNorm(nn.Module):
-    """Instance norm with one learned affine pair (Ulyanov et al. 2016): a single style."""
-
-    def __init__(self, channels, eps=EPS):
-        super().__init__()
-        self.eps = eps
-        self.weight = nn.Parameter(torch.ones(channels))
-        self.bias = nn.Parameter(torch.zeros(channels))
-
-    def forward(self, x):
-        return normalize(x, eps=self.eps) * self.weight[:, None, None] + self.bias[:, None, None]
 
 
 class ConditionalInstanceNorm(nn.Module):
     """Instance norm with N learned affine pairs (Dumoulin et al. 2017): a bank of styles.
 
-    `style` is an index, or a weight vector over the N styles (shape (N,) or (B, N)) for
-    blending; weights are normalised to sum to 1, so a blend is a convex combination.
+    `style` is a weight vector over the N styles (shape (N,) or (B, N)): one-hot picks a style,
+    others blend; weights are normalised to sum to 1, so a blend is a convex combination. (A
+    single learned style, Ulyanov et al.'s IN, is a bank of one.)
     """
 
     def __init__(self, channels, num_styles, eps=EPS):
@@ -101,10 +91,6 @@ class ConditionalInstanceNorm(nn.Module):
 
     def style_weights(self, style):
         num_styles = self.weight.shape[0]
-        if isinstance(style, int):
-            if not 0 <= style < num_styles:
-                raise IndexError(f"style index {style} out of range for a bank of {num_styles}")
-            return torch.eye(num_styles, device=self.weight.device)[style]
         style = torch.as_tensor(style, dtype=self.weight.dtype, device=self.weight.device)
         if style.shape[-1] != num_styles:
             raise ValueError(f"expected {num_styles} style weights, got {style.shape[-1]}")

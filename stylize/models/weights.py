@@ -138,7 +138,8 @@ def load_decoder(path=None):
         decoder = Decoder(architecture)
         decoder.load_state_dict({k: v.float() for k, v in state.items()})
     except (RuntimeError, ValueError, AttributeError) as e:
-        raise StylizeError(f"decoder file {path} does not fit the AdaIN decoder: {str(e).splitlines()[-1].strip()}") from None
+        raise StylizeError(f"decoder file {path} does not fit the AdaIN decoder: "
+                           f"{str(e).splitlines()[-1].strip()}") from None
     decoder.metadata = meta if path.suffix == ".safetensors" else {"architecture": "plain", "source": str(path)}
     return decoder.eval()
 
@@ -195,6 +196,7 @@ def load_fast(path=None):
         for prefix, module in (("encoder.", encoder), ("decoder.", decoder)):
             module.load_state_dict({k[len(prefix):]: v.float() for k, v in state.items() if k.startswith(prefix)})
     except (RuntimeError, ValueError, TypeError, AttributeError) as e:
-        raise StylizeError(f"fast model file {path} does not fit the fast model: {str(e).splitlines()[-1].strip()}") from None
+        raise StylizeError(f"fast model file {path} does not fit the fast model: "
+                           f"{str(e).splitlines()[-1].strip()}") from None
     decoder.metadata = meta
     return encoder, decoder.eval()

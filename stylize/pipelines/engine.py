@@ -15,10 +15,10 @@ import torch.nn.functional as F
 from stylize.device import pick_device
 from stylize.errors import StylizeError, check_stop
 from stylize.models.networks import DOWNSCALE
-from stylize.models.style_layers import EPS, AdaIN, mean_std, stylize_taps
-from stylize.pipelines.tiling import ramp, spans
 from stylize.models.registry import model_spec
+from stylize.models.style_layers import EPS, AdaIN, mean_std, stylize_taps
 from stylize.models.weights import load_encoder
+from stylize.pipelines.tiling import ramp, spans
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 TILE, OVERLAP = 512, 64

@@ -9,7 +9,7 @@ import hashlib
 from pathlib import Path
 
 from stylize.errors import StylizeError, check_stop
-from stylize.media.images import open_image, save_image
+from stylize.media.images import open_image, save_image, size_limit
 from stylize.pipelines.engine import blend
 from stylize.pipelines.jobs import batches, is_image_name
 
@@ -104,17 +104,15 @@ def probe_video(request):
     """The input video of a checked VideoRequest, probed (its frame size checked against the
     pixel limit) before any model loads."""
     from stylize.media.video import probe  # PyAV loads only for videos
-    from stylize.pipelines.request import working_size_check
 
-    return probe(request.style.contents[0], check_size=working_size_check(request.size, request.style.max_pixels,
-                                                                          "--size"))
+    return probe(request.style.contents[0], check_size=size_limit(request.style.max_pixels, request.size, "--size"))
 
 
 def run_video(stylizer, request, info, bank=None, batch_size=2, progress=None):
     """Stylise a checked VideoRequest whose input `probe_video` read as `info`; returns
     (frames written, (width, height) of the output)."""
-    from stylize.media.frames import FrameStylizer  # OpenCV and PyAV load only for videos
     from stylize.media.video import stylize_video
+    from stylize.pipelines.frames import FrameStylizer  # OpenCV and PyAV load only for videos
 
     frames = FrameStylizer(stylizer.engine, frame_style(stylizer, request.style, bank), request.style.alpha,
                            request.size, request.temporal)

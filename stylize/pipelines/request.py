@@ -8,12 +8,9 @@ import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from stylize.errors import StylizeError
+from stylize.media.images import MAX_PIXELS, size_limit
 from stylize.models.registry import MODEL_NAMES, MODELS
-from stylize.errors import ImageTooLarge, StylizeError
-
-# Working sizes above this many pixels are refused unless the caller lifts the limit (tiles
-# make 64 MP feasible on a CPU, at minutes per image; beyond it memory, not time, runs out).
-DEFAULT_MAX_PIXELS = 64_000_000
 
 TEMPORAL_MODES = ("flow", "none")  # video and the live camera: stabilised (the default) or independent frames
 VIDEO_FORMATS = (".mp4", ".mov", ".mkv")  # what `stylize video` writes (H.264)
@@ -39,15 +36,15 @@ class StyleRequest:
     style_size: int = 512
     crop: bool = False
     model: str = "quality"
-    max_pixels: int = DEFAULT_MAX_PIXELS  # largest working size of any image (the server sets its own)
+    max_pixels: int = MAX_PIXELS  # largest image, decoded or worked on (the server sets its own)
     blend: tuple | None = None  # set by check_inputs: ((name, weight), ...) parsed from style_name
 
     def content_check(self):
         """open_image's check_size for content images and masks."""
-        return working_size_check(self.content_size, self.max_pixels, "content size")
+        return size_limit(self.max_pixels, self.content_size, "content size")
 
     def style_check(self):
-        return working_size_check(self.style_size, self.max_pixels, "style size")
+        return size_limit(self.max_pixels, self.style_size, "style size")
 
     @property
     def combines_styles(self):
@@ -86,7 +83,8 @@ def parse_blend(spec):
         try:
             weight = float(raw) if raw else 1.0
         except ValueError:
-            raise StylizeError(f"bad style weight {raw!r} in {spec!r}; write NAME:WEIGHT, e.g. starry:0.7,wave:0.3") from None
+            raise StylizeError(f"bad style weight {raw!r} in {spec!r}; write NAME:WEIGHT, "
+                               "e.g. starry:0.7,wave:0.3") from None
         finite(weight, f"style weight of {name!r}")
         parts.append((name, weight))
     if any(w < 0 for _, w in parts):
@@ -105,18 +103,6 @@ def check_side(name, size, max_side=None):
         limit = f"between 1 and the server's max side {max_side}" if max_side is not None else "0 or more"
         raise StylizeError(f"{name} must be {limit}, got {size}")
     return int(size)
-
-
-def working_size_check(side, max_pixels, option):
-    """A check for open_image: refuse an image whose working size (shorter side scaled to `side`;
-    0 keeps it) exceeds max_pixels, before it is decoded."""
-    def check(width, height, name):
-        scale = side / min(width, height) if side else 1.0
-        w, h = round(width * scale), round(height * scale)
-        if w * h > max_pixels:
-            raise ImageTooLarge(f"{name} ({width}x{height}) would be worked on at {w}x{h} with {option} {side}, "
-                                f"over the limit of {max_pixels:,} pixels")
-    return check
 
 
 def check_inputs(request: StyleRequest, max_styles=None, max_side=None) -> StyleRequest:

@@ -6,10 +6,10 @@ the content's size, and batching same-size content images. The data flow is one 
 """
 import torch
 
-from stylize.pipelines.color import match_color
-from stylize.pipelines.engine import Engine, StyleStats, blend
 from stylize.errors import StylizeError
 from stylize.media.images import prepare, to_image, to_tensor
+from stylize.pipelines.color import match_color
+from stylize.pipelines.engine import Engine, StyleStats, blend
 
 
 class Stylizer:
@@ -63,12 +63,19 @@ class Stylizer:
         """Several PIL content images with one style (StyleStats) -> PIL images; those of the same
         (resized) size go through the network together."""
         tensors = [to_tensor(prepare(c, content_size, crop)) for c in contents]
-        results = [None] * len(tensors)
-        by_size = {}
-        for i, t in enumerate(tensors):
-            by_size.setdefault(tuple(t.shape), []).append(i)
-        for indices in by_size.values():
-            out = self.engine.stylize_tensor(torch.stack([tensors[i] for i in indices]), style, alpha=alpha)
-            for i, image in zip(indices, out):
-                results[i] = to_image(image)
-        return results
+        return [to_image(t) for t in stylize_by_size(self.engine, tensors, style, alpha)]
+
+
+def stylize_by_size(engine, tensors, style, alpha=1.0, should_stop=None):
+    """(3, H, W) tensors -> their stylised tensors, in order; those of one size go through the
+    network as one batch (faster on a GPU). Images and video frames both batch here."""
+    results = [None] * len(tensors)
+    by_size = {}
+    for i, t in enumerate(tensors):
+        by_size.setdefault(tuple(t.shape), []).append(i)
+    for indices in by_size.values():
+        out = engine.stylize_tensor(torch.stack([tensors[i] for i in indices]), style, alpha=alpha,
+                                    should_stop=should_stop)
+        for i, image in zip(indices, out):
+            results[i] = image
+    return results

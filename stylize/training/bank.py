@@ -11,18 +11,17 @@ from pathlib import Path
 
 import torch
 
-from stylize.models.bank import StyleBank, load_bank, save_bank, thumbnail
-from stylize.training.data import endless_loader
 from stylize.device import pick_device
-from stylize.pipelines.engine import StyleStats
 from stylize.errors import StylizeError
 from stylize.media.images import list_images, open_image, prepare, to_tensor
-from stylize.models.style_layers import mean_std
-from stylize.models.style_layers import stylize_taps
-from stylize.training.decoder import decoded_losses
-from stylize.training.config import BankTrainConfig
-from stylize.training.loop import TrainingLoop, load_checkpoint, resume_path
+from stylize.models.bank import StyleBank, load_bank, save_bank, thumbnail
+from stylize.models.style_layers import mean_std, stylize_taps
 from stylize.models.weights import load_decoder, load_encoder, save_decoder
+from stylize.pipelines.engine import StyleStats
+from stylize.training.config import BankTrainConfig
+from stylize.training.data import endless_loader
+from stylize.training.decoder import decoded_losses
+from stylize.training.loop import TrainingLoop, load_checkpoint, resume_path
 
 log = logging.getLogger(__name__)
 

@@ -13,17 +13,19 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
-from stylize.training.data import endless_loader
 from stylize.device import pick_device
 from stylize.errors import StylizeError
+from stylize.media.images import to_image
 from stylize.models.networks import RELU4_1, Decoder
 from stylize.models.style_layers import mean_std, stylize_taps
-from stylize.training.config import TrainConfig
-from stylize.training.losses import inverse_decay, style_losses
-from stylize.training.loop import TrainingLoop, load_checkpoint, remove_stale_temporaries, resume_path
 from stylize.models.weights import atomic_write, load_decoder, load_encoder, save_decoder
+from stylize.training.config import TrainConfig
+from stylize.training.data import endless_loader
+from stylize.training.loop import TrainingLoop, load_checkpoint, remove_stale_temporaries, resume_path
+from stylize.training.losses import inverse_decay, style_losses
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +72,12 @@ def _setup_distributed(cfg):
 
 
 def _sample_grid(content, style, output, path, writer, iteration):
-    from torchvision.utils import make_grid, save_image
-
+    """Rows content | style | output of up to 4 pairs, 2 px apart, as a PNG and in TensorBoard."""
     n = min(4, content.shape[0])
-    rows = torch.cat([content[:n], style[:n], output[:n].float().clamp(0, 1)]).cpu()
-    grid = make_grid(rows, nrow=n, padding=2)
-    atomic_write(path, lambda tmp: save_image(grid, tmp, format="png"))
+    rows = [torch.cat(list(F.pad(batch[:n].float().clamp(0, 1).cpu(), (1, 1, 1, 1))), dim=2)
+            for batch in (content, style, output)]
+    grid = torch.cat(rows, dim=1)
+    atomic_write(path, lambda tmp: to_image(grid).save(tmp, format="PNG"))
     writer.add_image("samples (content | style | output)", grid, iteration)
 
 

@@ -2,13 +2,12 @@ import subprocess
 import sys
 
 import pytest
+from conftest import gradient_image
 from PIL import Image
 
 import stylize.models.weights
 from stylize.cli.main import main
 from stylize.media.images import to_tensor
-
-from conftest import gradient_image
 
 SMALL = ["--content-size", "32", "--style-size", "32"]
 
@@ -148,8 +147,9 @@ def test_missing_default_decoder_says_so(images, capsys, tmp_path, monkeypatch):
 
 
 def test_console_script_prints_no_traceback(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "stylize.cli.main", "transfer", "--content", str(tmp_path / "nope.png"),
-                             "--style", str(tmp_path / "nope.png")], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "stylize.cli.main", "transfer", "--content",
+                             str(tmp_path / "nope.png"), "--style", str(tmp_path / "nope.png")],
+                            capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"error: content image not found: {tmp_path / 'nope.png'}"]
 
@@ -169,3 +169,15 @@ def test_batches_give_the_same_images(images, decoder_file, tmp_path):
     for a, b in zip(one, two):
         diff = (to_tensor(Image.open(a).convert("RGB")) - to_tensor(Image.open(b).convert("RGB"))).abs().max()
         assert diff <= 2 / 255, (a.name, diff)
+
+
+def test_cli_model_fast(images, fast_file, capsys):
+    out = images / "fast.png"
+    assert main(["transfer", "--model", "fast", "--content", str(images / "content.png"), "--style",
+                 str(images / "style.png"), "--decoder", str(fast_file), "--output", str(out), *SMALL]) == 0
+    assert Image.open(out).size == (43, 32)
+    code = main(["transfer", "--model", "fast", "--content", str(images / "content.png"), "--bank", "x.safetensors",
+                 "--style", "starry", "--decoder", str(fast_file), "--output", str(images / "x.png"), *SMALL])
+    err = capsys.readouterr().err
+    assert code == 2 and "bank styles work with the quality model only" in err
+    assert not (images / "x.png").exists()

@@ -1,15 +1,14 @@
 import pytest
 import torch
+from conftest import gradient_image, random_decoder
 from PIL import Image
 
-from stylize.pipelines.color import match_color
 from stylize.errors import StylizeError
 from stylize.media.images import to_tensor
 from stylize.models.style_layers import mean_std
-from stylize.pipelines.engine import Engine, StyleStats, blend
+from stylize.pipelines.color import match_color
+from stylize.pipelines.engine import Engine, blend
 from stylize.pipelines.stylizer import Stylizer
-
-from conftest import gradient_image, random_decoder
 
 
 def content_tensor(size=(61, 45)):

@@ -3,22 +3,21 @@ import io
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import gradient_image, wait_ready
 from fastapi.testclient import TestClient
 from PIL import Image
 
 from stylize.api.main import create_app
 from stylize.api.settings import Settings
 from stylize.cli.main import main
-from stylize.models.bank import StyleBank, load_bank, save_bank, thumbnail
 from stylize.errors import StylizeError
-from stylize.pipelines.request import parse_blend
 from stylize.media.images import to_tensor
+from stylize.models.bank import StyleBank, load_bank, save_bank, thumbnail
 from stylize.models.style_layers import EPS
+from stylize.models.weights import load_decoder
+from stylize.pipelines.request import parse_blend
 from stylize.training.bank import train_bank
 from stylize.training.config import BankTrainConfig
-from stylize.models.weights import load_decoder
-
-from conftest import gradient_image, wait_ready
 
 SMALL = ["--content-size", "32", "--style-size", "32"]
 
@@ -61,7 +60,8 @@ def test_blends_are_convex_combinations(bank):
     bank, _ = bank
     w = weights_of(bank, "starry:0.25,ink:0.75")
     assert w.tolist() == [0.25, 0.0, 0.75]
-    blend, a, c = bank.style_stats(w), bank.style_stats(weights_of(bank, "starry")), bank.style_stats(weights_of(bank, "2"))
+    blend = bank.style_stats(w)
+    a, c = bank.style_stats(weights_of(bank, "starry")), bank.style_stats(weights_of(bank, "2"))
     for level in bank.levels:
         torch.testing.assert_close(blend.means[level], 0.25 * a.means[level] + 0.75 * c.means[level])
         torch.testing.assert_close(blend.stds[level], 0.25 * a.stds[level] + 0.75 * c.stds[level])

@@ -5,14 +5,13 @@ import io
 import json
 
 import pytest
+from conftest import gradient_image, wait_ready
 from fastapi.testclient import TestClient
 from PIL import Image
 from starlette.websockets import WebSocketDisconnect
 
 from stylize.api.main import create_app
 from stylize.api.settings import Settings
-
-from conftest import gradient_image, wait_ready
 
 
 def png(img):

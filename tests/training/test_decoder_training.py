@@ -7,19 +7,18 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import gradient_image
 
-from stylize.training.data import EndlessSampler, ImageFolder
 from stylize.errors import StylizeError
 from stylize.models.networks import Decoder
 from stylize.models.style_layers import mean_std
-from stylize.training.decoder import adain_losses, export, learning_rate, train
-from stylize.training.config import TrainConfig
-from stylize.training.loop import load_checkpoint, newest_checkpoint
 from stylize.models.weights import load_decoder, read_metadata
+from stylize.training.config import TrainConfig
+from stylize.training.data import EndlessSampler, ImageFolder
+from stylize.training.decoder import adain_losses, export, learning_rate, train
+from stylize.training.loop import load_checkpoint, newest_checkpoint
 
-from conftest import gradient_image
-
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -213,8 +212,9 @@ def test_a_bf16_autocast_step_scores_like_float32(folders, encoder):
 
 
 def test_a_short_amp_warm_start_does_not_raise_the_loss(folders, tmp_path, encoder):
-    train(config(folders, tmp_path / "run", iters=30, lr=1e-3, save_every=30))
-    export(newest_checkpoint(tmp_path / "run"), tmp_path / "d.safetensors")
+    # The model card's recipe: warm-start the shipped decoder under bf16 autocast (it diverged
+    # within 5 steps while the statistics were computed in bf16).
+    shipped = REPO / "weights" / "adain_decoder.safetensors"
     content, style = fixed_batch(folders)
 
     def score(decoder):
@@ -222,16 +222,15 @@ def test_a_short_amp_warm_start_does_not_raise_the_loss(folders, tmp_path, encod
             content_loss, style_loss, _ = adain_losses(encoder, decoder, content, style, decoder.reads)
         return content_loss.item() + 10 * style_loss.item()
 
-    before = score(load_decoder(tmp_path / "d.safetensors"))
-    train(config(folders, tmp_path / "more", iters=10, lr=1e-4, warmup=5, amp=True, save_every=10,
-                 init=str(tmp_path / "d.safetensors")))
-    export(newest_checkpoint(tmp_path / "more"), tmp_path / "d2.safetensors")
-    assert score(load_decoder(tmp_path / "d2.safetensors")) <= 1.02 * before
+    train(config(folders, tmp_path / "more", iters=4, lr=1e-5, warmup=2, amp=True, save_every=4, init=str(shipped)))
+    export(newest_checkpoint(tmp_path / "more"), tmp_path / "d.safetensors")
+    assert score(load_decoder(tmp_path / "d.safetensors")) <= 1.02 * score(load_decoder(shipped))
 
 
 def test_warmup_ramps_the_learning_rate_of_this_run_only():
     cfg = TrainConfig(content_dir="c", style_dir="s", lr=1e-4, lr_decay=0.0, warmup=4)
-    assert [learning_rate(cfg, i, iterations_before=1000) for i in range(5)] == pytest.approx([2.5e-5, 5e-5, 7.5e-5, 1e-4, 1e-4])
+    ramp = [learning_rate(cfg, i, iterations_before=1000) for i in range(5)]
+    assert ramp == pytest.approx([2.5e-5, 5e-5, 7.5e-5, 1e-4, 1e-4])
     decayed = TrainConfig(content_dir="c", style_dir="s", lr=1e-4, lr_decay=1e-3)
     assert learning_rate(decayed, 0, iterations_before=1000) == 5e-5
 
@@ -243,12 +242,13 @@ def test_the_gpu_recipe_packs_trains_and_exports_on_the_cpu(folders, tmp_path):
     subprocess.run([sys.executable, "scripts/pack_data.py", str(source), str(packed), "--side", "48"], cwd=REPO,
                    check=True, capture_output=True)
     assert len(list((packed / "style").glob("*.jpg"))) == 4  # subfolders flattened, all kept
-    env = {**os.environ, "DEVICE": "cpu", "ITERS": "1", "BATCH": "1", "WORKERS": "0", "PYTHON": sys.executable}
+    env = {**os.environ, "DEVICE": "cpu", "ITERS": "1", "BATCH": "1", "WORKERS": "0", "AMP": "",
+           "PYTHON": sys.executable}
     result = subprocess.run(["scripts/train_gpu.sh", str(packed), str(out)], cwd=REPO, capture_output=True,
                             text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     meta = read_metadata(out / "adain_decoder.safetensors")
-    assert meta["dtype"] == "float16" and meta["config"]["crop_size"] == 256 and meta["config"]["amp"]
+    assert meta["dtype"] == "float16" and meta["config"]["crop_size"] == 256 and meta["config"]["batch_size"] == 1
     assert meta["iterations"] == read_metadata(REPO / "weights" / "adain_decoder.safetensors")["iterations"] + 1
 
 

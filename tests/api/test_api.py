@@ -2,14 +2,13 @@ import io
 import time
 
 import pytest
+from conftest import gradient_image, wait_ready
 from fastapi.testclient import TestClient
 from PIL import Image
 
 import stylize.media.images
 from stylize.api.main import create_app
 from stylize.api.settings import Settings, load_settings
-
-from conftest import gradient_image, wait_ready
 
 
 def png(size=(64, 48), seed=0):
@@ -126,8 +125,10 @@ def test_working_size_over_the_limit_is_413(client):
 
 
 def test_decompression_bomb_is_413(client, monkeypatch):
-    monkeypatch.setattr(stylize.media.images, "MAX_PIXELS", 1000)
-    response = post(client)
+    monkeypatch.setattr(stylize.media.images, "MAX_PIXELS", 1000)  # the server's 65,536 working pixels lift it
+    big = io.BytesIO()
+    gradient_image((300, 300)).save(big, format="PNG")
+    response = post(client, content=big.getvalue())
     assert response.status_code == 413 and "image too large" in response.json()["detail"]
 
 
@@ -144,7 +145,8 @@ def test_not_ready_until_the_model_loads(decoder_file, tmp_path):
     with TestClient(app) as c:
         assert c.get("/healthz").status_code == 200
         deadline = time.time() + 60  # the load fails in the background: poll until it has (slow on a busy CPU)
-        while (ready := c.get("/readyz")).json()["detail"] == "model is loading, retry shortly" and time.time() < deadline:
+        loading = "model is loading, retry shortly"
+        while (ready := c.get("/readyz")).json()["detail"] == loading and time.time() < deadline:
             time.sleep(0.05)
         assert ready.status_code == 503 and "decoder file not found" in ready.json()["detail"]
         assert post(c).status_code == 503
@@ -155,4 +157,24 @@ def test_settings_from_environment(monkeypatch):
     monkeypatch.setenv("STYLIZE_MAX_UPLOAD_MB", "2.5")
     monkeypatch.setenv("STYLIZE_DEVICE", "cpu")
     settings = load_settings(max_side=100)
-    assert (settings.max_concurrency, settings.max_upload_mb, settings.device, settings.max_side) == (5, 2.5, "cpu", 100)
+    got = (settings.max_concurrency, settings.max_upload_mb, settings.device, settings.max_side)
+    assert got == (5, 2.5, "cpu", 100)
+
+
+def test_api_model_field(decoder_file, fast_file):
+    app = create_app(Settings(decoder=str(decoder_file), fast_model=str(fast_file), device="cpu"))
+    with TestClient(app) as client:
+        wait_ready(client)
+        assert sorted(client.get("/v1/info").json()["models"]) == ["fast", "quality"]
+        buf, style = io.BytesIO(), io.BytesIO()
+        gradient_image((64, 48)).save(buf, format="PNG")
+        gradient_image((40, 40), 2).save(style, format="PNG")
+        files = [("content", ("c.png", buf.getvalue(), "image/png")),
+                 ("style", ("s.png", style.getvalue(), "image/png"))]
+        ok = client.post("/v1/stylize", files=files, data={"model": "fast", "content_size": "32", "style_size": "32"})
+        assert ok.status_code == 200 and ok.headers["x-model"] == "fast"
+        assert Image.open(io.BytesIO(ok.content)).size == (43, 32)
+        default = client.post("/v1/stylize", files=files, data={"content_size": "32", "style_size": "32"})
+        assert default.headers["x-model"] == "quality" and default.content != ok.content
+        bad = client.post("/v1/stylize", files=files, data={"model": "tiny", "content_size": "32"})
+        assert bad.status_code == 422 and "model" in bad.json()["detail"]

@@ -1,14 +1,13 @@
-import stylize.media.images
 import io
 
 import pytest
 import torch
+from conftest import gradient_image
 from PIL import Image
 
+import stylize.media.images
 from stylize.errors import StylizeError
 from stylize.media.images import open_image, resize_shorter, save_image, to_image, to_tensor
-
-from conftest import gradient_image
 
 
 def test_tensor_round_trip_is_exact():

@@ -4,8 +4,9 @@ from pathlib import Path
 import pytest
 
 from stylize.errors import ImageTooLarge, StylizeError
+from stylize.media.images import size_limit
 from stylize.pipelines.jobs import batches, plan_jobs
-from stylize.pipelines.request import StyleRequest, check_inputs, parse_blend, working_size_check
+from stylize.pipelines.request import StyleRequest, check_inputs, parse_blend
 
 
 def request(**fields):
@@ -54,14 +55,21 @@ def test_checked_request_has_normalised_weights_and_a_parsed_blend():
     assert parse_blend("starry") == (("starry", 1.0),)
 
 
-def test_working_size_check_counts_the_resized_image():
-    check = working_size_check(512, 1_000_000, "style size")
+def test_size_limit_counts_the_resized_image():
+    check = size_limit(1_000_000, 512, "style size")
     check(512, 512, "ok.png")  # 0.26 MP
     with pytest.raises(ImageTooLarge, match=r"style.png \(8000x100\) would be worked on at 40960x512"):
         check(8000, 100, "style.png")  # a thin strip blows up when its shorter side becomes 512
-    working_size_check(0, 1_000_000, "content size")(1000, 1000, "keeps.png")  # 0 keeps the size
+    size_limit(1_000_000, 0, "content size")(1000, 1000, "keeps.png")  # 0 keeps the size
     with pytest.raises(ImageTooLarge):
-        working_size_check(100_000, 64_000_000, "content size")(64, 48, "photo.png")
+        size_limit(64_000_000, 100_000, "content size")(64, 48, "photo.png")
+
+
+def test_max_pixels_above_the_default_lifts_the_decoding_limit_too():
+    with pytest.raises(ImageTooLarge, match=r"image too large: big.png is 9000x8000, over the limit of 64,000,000"):
+        size_limit()(9000, 8000, "big.png")
+    size_limit(100_000_000, 0)(9000, 8000, "big.png")  # --max-pixels 100000000 lets it through, decoded and worked
+    size_limit(65_536, 32)(8000, 6000, "photo.png")  # a server's working limit does not lower the decoding one
 
 
 def test_plan_names_outputs_and_batches_consecutive_jobs_of_one_style():

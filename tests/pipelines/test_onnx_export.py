@@ -4,12 +4,11 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import gradient_image
 
 from stylize.cli.main import main
-from stylize.pipelines.engine import Engine
 from stylize.media.images import to_tensor
-
-from conftest import gradient_image
+from stylize.pipelines.engine import Engine
 
 ort = pytest.importorskip("onnxruntime")
 

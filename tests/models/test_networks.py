@@ -2,13 +2,18 @@ import os
 
 import pytest
 import torch
+from conftest import random_decoder
 
 from stylize.errors import StylizeError
 from stylize.models.networks import Decoder, Encoder
-from stylize.models.weights import (IMAGENET_MEAN_BGR, NORMALISED_VGG_INDEX, load_decoder, load_encoder,
-                             read_metadata, save_decoder)
-
-from conftest import random_decoder
+from stylize.models.weights import (
+    IMAGENET_MEAN_BGR,
+    NORMALISED_VGG_INDEX,
+    load_decoder,
+    load_encoder,
+    read_metadata,
+    save_decoder,
+)
 
 # pytorch-AdaIN's decoder.pth: nn.Sequential indices of its convolutions and their shapes.
 PYTORCH_ADAIN_DECODER = {1: (256, 512), 5: (256, 256), 8: (256, 256), 11: (256, 256), 14: (128, 256),

@@ -1,94 +1,19 @@
-"""The fast model: a slim distilled encoder and decoder behind the same engine, CLI and API."""
-import io
+"""Training the fast model: distillation, the decoder phase, resume, growing a model file."""
 from dataclasses import replace
 
 import pytest
 import torch
-from fastapi.testclient import TestClient
-from PIL import Image
+from conftest import gradient_image
 
-from stylize.api.main import create_app
-from stylize.api.settings import Settings
-from stylize.cli.main import main
-from stylize.pipelines.engine import Engine
 from stylize.errors import StylizeError
 from stylize.media.images import to_tensor
 from stylize.models.networks import FAST, Decoder, Encoder, NetworkShape
-from stylize.training.config import FastTrainConfig
 from stylize.models.style_layers import AdaIN, mean_std
+from stylize.models.weights import load_fast
+from stylize.pipelines.engine import Engine
+from stylize.training.config import FastTrainConfig
 from stylize.training.fast import export_fast, grow_decoder, parse_decoder_convs, train_fast, widen_relu4_1
 from stylize.training.loop import load_checkpoint
-from stylize.models.weights import load_fast, read_metadata
-
-from conftest import gradient_image, wait_ready
-
-SMALL = ["--content-size", "32", "--style-size", "32"]
-
-
-def test_fast_shape_is_a_quarter_of_vgg(fast_file):
-    encoder, decoder = load_fast(fast_file)
-    taps = encoder(torch.rand(1, 3, 32, 48))
-    assert [tuple(t.shape) for t in taps] == [(1, 16, 32, 48), (1, 32, 16, 24), (1, 64, 8, 12), (1, 128, 4, 6)]
-    assert decoder.reads == (0, 1, 2, 3) and decoder(taps).shape == (1, 3, 32, 48)
-    assert read_metadata(fast_file)["shape"]["widths"] == [16, 32, 64, 128]
-    vgg_params = sum(p.numel() for p in Encoder().parameters()) + sum(p.numel() for p in Decoder("skip").parameters())
-    fast_params = sum(p.numel() for p in encoder.parameters()) + sum(p.numel() for p in decoder.parameters())
-    assert fast_params * 15 < vgg_params
-
-
-def test_fast_engine_stylizes_like_the_quality_one(fast_file):
-    engine = Engine.load("fast", fast_file, device="cpu", precision="fp32")
-    content, style = to_tensor(gradient_image((61, 45), 1)), to_tensor(gradient_image((40, 40), 2))
-    stats = engine.style_stats(style)
-    assert [m.shape[1] for m in stats.means] == [16, 32, 64, 128]
-    out = engine.stylize_tensor(content, stats)
-    assert out.shape == (3, 45, 61) and 0 <= out.min() and out.max() <= 1
-    with torch.no_grad():  # alpha 0 is the decoded content, as with the quality model
-        expected = engine.decoder(engine.encoder(content[None, :, :40, :56]))[0].clamp(0, 1)
-    torch.testing.assert_close(engine.stylize_tensor(content[:, :40, :56], stats, alpha=0.0), expected)
-
-
-def test_fast_model_errors(tmp_path, fast_file):
-    with pytest.raises(StylizeError, match="fast model file not found"):
-        Engine.load("fast", tmp_path / "none.safetensors")
-    with pytest.raises(StylizeError, match="applies to the quality model only"):
-        Engine.load("fast", fast_file, vgg_path=tmp_path / "vgg.pth")
-    bad = tmp_path / "bad.safetensors"
-    from stylize.models.weights import save_decoder
-
-    save_decoder(bad, Decoder("skip"), {})  # a quality decoder is not a fast model
-    with pytest.raises(StylizeError, match="does not fit the fast model"):
-        Engine.load("fast", bad)
-
-
-def test_cli_model_fast(images, fast_file, capsys):
-    out = images / "fast.png"
-    assert main(["transfer", "--model", "fast", "--content", str(images / "content.png"), "--style",
-                 str(images / "style.png"), "--decoder", str(fast_file), "--output", str(out), *SMALL]) == 0
-    assert Image.open(out).size == (43, 32)
-    code = main(["transfer", "--model", "fast", "--content", str(images / "content.png"), "--bank", "x.safetensors",
-                 "--style", "starry", "--decoder", str(fast_file), "--output", str(images / "x.png"), *SMALL])
-    err = capsys.readouterr().err
-    assert code == 2 and "bank styles work with the quality model only" in err
-    assert not (images / "x.png").exists()
-
-
-def test_api_model_field(decoder_file, fast_file):
-    app = create_app(Settings(decoder=str(decoder_file), fast_model=str(fast_file), device="cpu"))
-    with TestClient(app) as client:
-        wait_ready(client)
-        assert sorted(client.get("/v1/info").json()["models"]) == ["fast", "quality"]
-        buf, style = io.BytesIO(), io.BytesIO()
-        gradient_image((64, 48)).save(buf, format="PNG")
-        gradient_image((40, 40), 2).save(style, format="PNG")
-        files = [("content", ("c.png", buf.getvalue(), "image/png")), ("style", ("s.png", style.getvalue(), "image/png"))]
-        ok = client.post("/v1/stylize", files=files, data={"model": "fast", "content_size": "32", "style_size": "32"})
-        assert ok.status_code == 200 and ok.headers["x-model"] == "fast"
-        assert Image.open(io.BytesIO(ok.content)).size == (43, 32)
-        default = client.post("/v1/stylize", files=files, data={"content_size": "32", "style_size": "32"})
-        assert default.headers["x-model"] == "quality" and default.content != ok.content
-        bad = client.post("/v1/stylize", files=files, data={"model": "tiny", "content_size": "32"})
-        assert bad.status_code == 422 and "model" in bad.json()["detail"]
 
 
 @pytest.fixture
@@ -187,8 +112,8 @@ def test_train_fast_grows_a_shipped_model(folders, tmp_path, fast_file):
     grown = train_fast(cfg)["shape"]
     assert (grown["decoder_convs"], grown["widths"]) == ([2, 2, 3, 3], [16, 32, 64, 192])
     # Resuming reads the shape from the checkpoint; the exported file carries it to the engine.
-    state = train_fast(FastTrainConfig(**{**cfg.__dict__, "init": None, "decoder_convs": None, "relu4_1_width": 0, "iters": 3,
-                                          "resume": "auto"}))
+    state = train_fast(FastTrainConfig(**{**cfg.__dict__, "init": None, "decoder_convs": None, "relu4_1_width": 0,
+                                          "iters": 3, "resume": "auto"}))
     assert state["iteration"] == 3
     meta = export_fast(tmp_path / "grow" / "checkpoint_00000003.pt", tmp_path / "grown.safetensors")
     engine = Engine.load("fast", tmp_path / "grown.safetensors", device="cpu", precision="fp32")
@@ -203,21 +128,3 @@ def test_train_fast_grows_a_shipped_model(folders, tmp_path, fast_file):
     assert engine.decoder.shape.decoder_convs == (2, 2, 3, 3) and engine.encoder.shape.widths[3] == 192
     assert engine.stylize_tensor(to_tensor(gradient_image((40, 32), 1)), engine.style_stats(
         to_tensor(gradient_image((32, 32), 2)))).shape == (3, 32, 40)
-
-
-@pytest.mark.parametrize("kind", ["decoder", "fast", "bank"])
-def test_truncated_weight_files_are_one_clear_error(kind, decoder_file, fast_file, tmp_path):
-    from stylize.models.bank import StyleBank, load_bank, save_bank
-    from stylize.models.weights import load_decoder
-
-    if kind == "bank":
-        source = tmp_path / "bank.safetensors"
-        stats = Engine.load("quality", decoder_file, device="cpu").style_stats(to_tensor(gradient_image((40, 40), 2)))
-        save_bank(source, StyleBank.from_stats(["a"], [stats], range(4)))
-    else:
-        source = decoder_file if kind == "decoder" else fast_file
-    truncated = tmp_path / f"truncated_{kind}.safetensors"
-    truncated.write_bytes(source.read_bytes()[: source.stat().st_size // 2])
-    load = {"decoder": load_decoder, "fast": load_fast, "bank": load_bank}[kind]
-    with pytest.raises(StylizeError, match=str(truncated.name)):
-        load(truncated)

@@ -12,11 +12,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import gradient_image
 from PIL import Image
 
-from conftest import gradient_image
-
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
@@ -252,7 +251,8 @@ CAMERA_VS_RESULT = """() => {
     };
     const a = pixels(video), b = pixels(img);
     let sum = 0;
-    for (let i = 0; i < a.length; i += 4) sum += Math.abs(a[i] - b[i]) + Math.abs(a[i+1] - b[i+1]) + Math.abs(a[i+2] - b[i+2]);
+    for (let i = 0; i < a.length; i += 4)
+        sum += Math.abs(a[i] - b[i]) + Math.abs(a[i+1] - b[i+1]) + Math.abs(a[i+2] - b[i+2]);
     return sum / (3 * w * h);
 }"""
 
