@@ -121,7 +121,7 @@ def measure(engine, content, style, runs, bank=None):
 
 
 def build(model, args):
-    encoder, decoder = model_spec(model).load(args.weights.get(model))
+    encoder, decoder = model_spec(model).networks(args.weights.get(model))
     return {"baseline": lambda: Engine(decoder, encoder, args.device, precision="fp32", channels_last=False,
                                        model=model),
             "stylize": lambda: Engine(decoder, encoder, args.device, model=model)}

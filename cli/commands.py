@@ -65,13 +65,13 @@ def transfer(args):
 
 
 def video(args):
+    from stylize.media.video import frames_between  # PyAV loads only for videos
+
     request = check_video_inputs(VideoRequest(
         _style_request(args, [args.input]), args.output, args.start, args.duration, args.size, args.temporal))
     info = probe_video(request)
     stylizer, bank = _load(args)
     batch_size = args.batch_size or model_spec(args.model).batch_size(stylizer.engine.device, frames=True)
-    from stylize.media.video import frames_between
-
     with tqdm(total=frames_between(info, request.start, request.duration), desc="video", unit="frame",
               file=sys.stderr) as bar:
         written, (width, height) = run_video(stylizer, request, info, bank, batch_size, progress=bar.update)

@@ -17,8 +17,6 @@ def _load_quality(weights=None, vgg=None):
 
 
 def _load_fast(weights=None, vgg=None):
-    if vgg is not None:
-        raise StylizeError("the fast model has its own distilled encoder; --vgg applies to the quality model only")
     return load_fast(weights)
 
 
@@ -43,6 +41,13 @@ class ModelSpec:
     frame_batch: dict
     checkpoint_kind: str
     exporter: str
+
+    def networks(self, weights=None, vgg=None):
+        """(encoder, decoder) of this model; `vgg` (another VGG-19 file) only where the encoder is VGG-19."""
+        if vgg is not None and not self.vgg_encoder:
+            vggs = " or ".join(spec.name for spec in MODELS.values() if spec.vgg_encoder)
+            raise StylizeError(f"the {self.name} model has its own encoder; --vgg applies to the {vggs} model only")
+        return self.load(weights, vgg)
 
     def batch_size(self, device, frames=False):
         return (self.frame_batch if frames else self.image_batch)[device.type]

@@ -87,7 +87,7 @@ class Engine:
 
     @classmethod
     def load(cls, model="quality", decoder_path=None, vgg_path=None, device="auto", precision="auto"):
-        encoder, decoder = model_spec(model).load(decoder_path, vgg_path)
+        encoder, decoder = model_spec(model).networks(decoder_path, vgg_path)
         return cls(decoder, encoder, device, precision, model=model)
 
     @property
