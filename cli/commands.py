@@ -11,7 +11,14 @@ from stylize.models.bank import load_bank
 from stylize.models.registry import export_checkpoint, model_spec
 from stylize.pipelines.executor import probe_video, run_plan, run_video
 from stylize.pipelines.jobs import plan_jobs
-from stylize.pipelines.request import StyleRequest, VideoRequest, check_inputs, check_video_inputs
+from stylize.pipelines.request import (
+    DatasetRequest,
+    StyleRequest,
+    VideoRequest,
+    check_dataset_inputs,
+    check_inputs,
+    check_video_inputs,
+)
 from stylize.pipelines.stylizer import Stylizer
 
 
@@ -77,6 +84,19 @@ def video(args):
         written, (width, height) = run_video(stylizer, request, info, bank, batch_size, progress=bar.update)
         rate = bar.format_dict["n"] / max(bar.format_dict["elapsed"], 1e-9)
     print(f"{request.output}: {written} frames at {width}x{height}, {rate:.1f} frames/s")
+
+
+def dataset(args):
+    from stylize.dataset.pipeline import stylize_dataset
+
+    request = check_dataset_inputs(DatasetRequest(
+        args.source, args.styles, args.output, per_image=args.per_image, alpha=args.alpha,
+        alpha_range=args.alpha_range, seed=args.seed, size=args.size, crop=args.crop, style_size=args.style_size,
+        ext=args.ext, model=args.model, shard=args.shard))
+    summary = stylize_dataset(request, args.decoder, args.vgg, args.device, args.precision, args.batch_size or None,
+                              args.workers)
+    if summary is not None:  # rank 0 reports for all
+        print(f"{request.output}: {summary}")
 
 
 def _train(args, config_class, run):

@@ -119,6 +119,34 @@ def build_parser():
     v.add_argument("--batch-size", type=positive_int, help="frames per pass (default 8 on CUDA, 2 on CPU)")
     v.set_defaults(run=commands.video)
 
+    ds = sub.add_parser("dataset", help="stylize a whole dataset (Stylized-ImageNet), resumable and sharded",
+                        description=(
+        "Stylize every image under SRC into a mirror of its folder tree under --output (class folders stay "
+        "class folders), each with --per-image random styles from --styles. The pairing is a function of "
+        "--seed and each file's path, so reruns resume (finished outputs are skipped) and shards agree. "
+        "A manifest (manifest.jsonl) records every output. Under torchrun each process takes its own shard."))
+    ds.add_argument("source", type=Path, help="folder of images (e.g. ImageNet's train/ with its class folders)")
+    ds.add_argument("--styles", type=Path, required=True, help="folder of style images (paintings)")
+    ds.add_argument("--output", type=Path, required=True, help="output folder (not inside the source)")
+    ds.add_argument("--per-image", type=int, default=1, help="random styles per source image, one output each (1)")
+    strength = ds.add_mutually_exclusive_group()
+    strength.add_argument("--alpha", type=float, default=1.0, help="content-style trade-off, 0..1 (default 1)")
+    strength.add_argument("--alpha-range", help="LO,HI: a random trade-off per output, uniform in [LO, HI]")
+    ds.add_argument("--seed", type=int, default=0, help="seed of the style and strength draws (0)")
+    ds.add_argument("--size", type=non_negative_int, default=512, help="shorter side; 0 keeps size (512)")
+    ds.add_argument("--crop", action="store_true", help="centre-crop to a square of --size (same-size batches)")
+    ds.add_argument("--style-size", type=non_negative_int, default=512, help="style images' shorter side (512)")
+    ds.add_argument("--ext", choices=["jpg", "png", "webp"], default="jpg", help="output format (jpg)")
+    add_model_arguments(ds)
+    ds.add_argument("--batch-size", type=non_negative_int, default=0, help=(
+        "images per pass (0: 8 on CUDA, 4 per worker on a CPU)"))
+    ds.add_argument("--workers", type=non_negative_int, help=(
+        "DataLoader workers per process (default: 4 decoding for a GPU; on a CPU one per core, each running the "
+        "network on one thread; 0: all in this process)"))
+    ds.add_argument("--shard", default="0/1", help=(
+        "I/N: this process does every N-th image from the I-th, I from 0 (e.g. a Slurm array's task id)"))
+    ds.set_defaults(run=commands.dataset)
+
     tr = sub.add_parser("train", help="train the decoder", description=(
         "Train the AdaIN decoder. Under torchrun --nproc_per_node N it uses DistributedDataParallel."))
     add_config_arguments(tr, TrainConfig, required=("content_dir", "style_dir"), choices={

@@ -39,7 +39,8 @@ def test_no_face_imports_another():
 
 
 def test_inference_never_loads_training_code():
-    inference = ["stylize.pipelines.executor", "stylize.pipelines.frames", "stylize.export.onnx",
+    inference = ["stylize.pipelines.executor", "stylize.pipelines.frames", "stylize.export.onnx", "stylize.augment",
+                 "stylize.dataset.pipeline",
                  "stylize.models.registry", "stylize.media.video", "stylize.api.main"]
     code = (f"import sys, {', '.join(inference)}; "
             "print(sorted(m for m in sys.modules if m.startswith('stylize.training')))")

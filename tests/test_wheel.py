@@ -24,7 +24,7 @@ def test_wheel_holds_the_weights_and_the_page(wheel):
     for needed in ("stylize_weights/adain_decoder.safetensors", "stylize_weights/style_bank.safetensors",
                    "stylize_weights/fast.safetensors", "stylize/api/static/examples/gorilla.jpg",
                    "stylize_weights/README.md", "stylize/api/static/index.html", "stylize/pipelines/engine.py",
-                   "stylize/cli/main.py"):
+                   "stylize/cli/main.py", "stylize/dataset/runner.py", "stylize/augment.py"):
         assert needed in names, needed
 
 

@@ -141,6 +141,16 @@ def save_image(img, path):
         raise StylizeError(f"cannot write {path}: {e.strerror or e}") from None
 
 
+def is_image_file(path):
+    """An image by its extension (what list_images lists)."""
+    return path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
+
+
 def list_images(folder):
     """Image files in a folder and its subfolders, sorted, by extension."""
-    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(p for p in Path(folder).rglob("*") if is_image_file(p))
+
+
+def has_images(folder):
+    """Whether list_images(folder) would list anything (it stops at the first)."""
+    return any(is_image_file(p) for p in Path(folder).rglob("*"))

@@ -27,9 +27,31 @@ MAX_UNTILED_PIXELS = 1536 * 1536
 
 @dataclass(frozen=True)
 class StyleStats:
-    """Per-channel mean and std of a style image's relu1_1..relu4_1 taps, each (1, C, 1, 1)."""
+    """Per-channel mean and std of a style image's relu1_1..relu4_1 taps, each (1, C, 1, 1)
+    (None at a tap a bank does not set). Stacked (`stack_styles`), each is (B, C, 1, 1): one
+    style per image of a batch."""
     means: tuple
     stds: tuple
+
+    @property
+    def rows(self):
+        return next(m for m in self.means if m is not None).shape[0]
+
+    def row(self, i):
+        """The style of image `i` of a batch (itself when one style serves the whole batch)."""
+        return self if self.rows == 1 else self.take(torch.tensor([i]))
+
+    def take(self, rows):
+        """The styles at `rows` (a tensor of row indices), stacked in that order."""
+        return StyleStats(*(tuple(None if t is None else t[rows.to(t.device)] for t in getattr(self, field))
+                            for field in ("means", "stds")))
+
+
+def _per_tap(styles, combine):
+    """One StyleStats whose tap tensors are combine(the styles' tensors of that tap)."""
+    return StyleStats(*(tuple(None if parts[0] is None else combine(parts)
+                              for parts in zip(*(getattr(s, field) for s in styles)))
+                        for field in ("means", "stds")))
 
 
 def blend(styles, weights):
@@ -37,9 +59,12 @@ def blend(styles, weights):
     statistics, so blending the statistics blends the outputs."""
     if len(styles) == 1:
         return styles[0]
-    return StyleStats(*(tuple(None if parts[0] is None else sum(w * p for w, p in zip(weights, parts))
-                              for parts in zip(*(getattr(s, field) for s in styles)))
-                        for field in ("means", "stds")))
+    return _per_tap(styles, lambda parts: sum(w * p for w, p in zip(weights, parts)))
+
+
+def stack_styles(styles):
+    """One StyleStats with a row per style: a batch whose image i takes styles[i]."""
+    return _per_tap(styles, torch.cat)
 
 
 def resolve_precision(name, device):
@@ -129,16 +154,18 @@ class Engine:
         """Stylise a (3, H, W) content tensor, or a (B, 3, H, W) batch of same-size images (one
         pass for all: faster on a GPU); returns the same shape, in [0, 1].
 
-        style: one StyleStats (blend several with `blend`), or, with masks, a list of them.
-        masks: one (H, W) tensor per style; each content position takes the style whose mask is
-        largest there. alpha: 0 = content, 1 = style. Inputs are checked by stylize.pipelines.request.
+        style: one StyleStats (blend several with `blend`), or one row per image (`stack_styles`),
+        or, with masks, a list of them. masks: one (H, W) tensor per style; each content position
+        takes the style whose mask is largest there. alpha: 0 = content, 1 = style; a number, or a
+        (B,) tensor of one per image. Inputs are checked by stylize.pipelines.request.
         should_stop: as in style_stats.
         """
         batch = content if content.dim() == 4 else content[None]
         h, w = batch.shape[-2:]
         if masks is None and h * w > self.max_untiled_pixels:  # tiles: one image at a time
-            out = torch.cat([self._stylize_tiled(pad_to_multiple(image[None].to(self.device)), style, alpha,
-                                                 should_stop) for image in batch])
+            out = torch.cat([self._stylize_tiled(pad_to_multiple(image[None].to(self.device)), style.row(i),
+                                                 alpha[i:i + 1] if torch.is_tensor(alpha) else alpha, should_stop)
+                             for i, image in enumerate(batch)])
         else:
             if masks is not None:
                 masks = pad_to_multiple(torch.stack([m.to(self.device, torch.float32) for m in masks])[None])
@@ -156,6 +183,8 @@ class Engine:
         masks, if given, is (1, K, H, W) at image resolution, one channel per style in `style`.
         content_stats, if given, holds (mean, std) per level to use instead of the taps' own.
         """
+        if torch.is_tensor(alpha):  # one per image
+            alpha = alpha.to(self.device, torch.float32).view(-1, 1, 1, 1)
         if masks is None:
             stats = {level: (style.means[level].to(self.device), style.stds[level].to(self.device))
                      for level in self.stylised_levels}

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from stylize.errors import StylizeError
-from stylize.media.images import MAX_PIXELS, size_limit
+from stylize.media.images import MAX_PIXELS, SAVE_FORMATS, has_images, size_limit
 from stylize.models.registry import MODEL_NAMES, MODELS
 
 TEMPORAL_MODES = ("flow", "none")  # video and the live camera: stabilised (the default) or independent frames
@@ -184,3 +184,93 @@ def check_video_inputs(request: VideoRequest) -> VideoRequest:
     if Path(style.contents[0]).resolve() == output.resolve():
         raise StylizeError(f"the output {output} would overwrite the input video")
     return replace(request, style=style, output=output, start=start, size=style.content_size)
+
+
+@dataclass(frozen=True)
+class DatasetRequest:
+    """A folder tree to stylise into a mirror of itself (`stylize dataset`).
+
+    alpha_range: raw "LO,HI" text or a pair (one random strength per output); without it every
+    output takes `alpha`; after check_dataset_inputs, always a (low, high) pair. shard: raw "I/N"
+    text or a pair (this process takes every N-th source image from the I-th, I from 0).
+    """
+    source: Path
+    styles: Path
+    output: Path
+    per_image: int = 1
+    alpha: float = 1.0
+    alpha_range: str | tuple | None = None
+    seed: int = 0
+    size: int = 512
+    crop: bool = False
+    style_size: int = 512
+    ext: str = "jpg"
+    model: str = "quality"
+    shard: str | tuple = (0, 1)
+
+    def content_check(self):
+        return size_limit(MAX_PIXELS, self.size, "--size")
+
+    def style_check(self):
+        return size_limit(MAX_PIXELS, self.style_size, "--style-size")
+
+
+def _folder_of_images(path, what):
+    path = Path(path)
+    if not path.is_dir():
+        raise StylizeError(f"{what} is not a folder: {path}" if path.exists() else f"{what} folder not found: {path}")
+    if not has_images(path):
+        raise StylizeError(f"no images found in {what} folder {path}")
+    return path
+
+
+def parse_alpha_range(value):
+    """A strength, or a range of them ("LO,HI" or a pair) -> (low, high) within [0, 1]."""
+    if isinstance(value, str):
+        parts = parse_numbers(value, "alpha range")
+    else:
+        parts = list(value) if isinstance(value, (tuple, list)) else [value, value]
+    if len(parts) != 2:
+        raise StylizeError(f"alpha range must be LO,HI (e.g. 0.5,1), got {value!r}")
+    low, high = (finite(float(a), "alpha") for a in parts)
+    if not (0.0 <= low <= 1.0 and 0.0 <= high <= 1.0):
+        raise StylizeError(f"alpha must be between 0 and 1, got {low:g}" + ("" if low == high else f",{high:g}"))
+    if low > high:
+        raise StylizeError(f"alpha range {low:g},{high:g} is reversed; write LO,HI")
+    return low, high
+
+
+def parse_shard(shard):
+    """'I/N' (or a pair) -> (I, N) with 0 <= I < N."""
+    if isinstance(shard, str):
+        index, _, count = shard.partition("/")
+        try:
+            shard = (int(index), int(count))
+        except ValueError:
+            raise StylizeError(f"shard must be I/N (e.g. 0/4), got {shard!r}") from None
+    index, count = shard
+    if count < 1 or not 0 <= index < count:
+        raise StylizeError(f"shard {index}/{count}: I must be from 0 to N-1 (e.g. 0/{max(count, 2)})")
+    return index, count
+
+
+def check_dataset_inputs(request: DatasetRequest) -> DatasetRequest:
+    """Every rule of a dataset request, before anything is written; returns it with the alpha
+    range, shard and paths parsed."""
+    if request.model not in MODELS:
+        raise StylizeError(f"unknown model {request.model!r}; expected one of {', '.join(MODEL_NAMES)}")
+    source = _folder_of_images(request.source, "source")
+    styles = _folder_of_images(request.styles, "style")
+    output = Path(request.output)
+    if output.resolve() == source.resolve() or source.resolve() in output.resolve().parents:
+        raise StylizeError(f"the output folder {output} is inside the source folder {source}; give one outside it")
+    if output.exists() and not output.is_dir():
+        raise StylizeError(f"the output {output} is a file; give a folder")
+    if request.per_image < 1:
+        raise StylizeError(f"--per-image must be 1 or more, got {request.per_image}")
+    alpha_range = parse_alpha_range(request.alpha if request.alpha_range is None else request.alpha_range)
+    if request.ext not in SAVE_FORMATS:
+        raise StylizeError(f"unknown image format {request.ext!r}; expected one of {', '.join(SAVE_FORMATS)}")
+    return replace(request, source=source, styles=styles, output=output, alpha_range=alpha_range,
+                   size=check_side("size", request.size), style_size=check_side("style_size", request.style_size),
+                   seed=int(request.seed), shard=parse_shard(request.shard))

@@ -9,7 +9,7 @@ import torch
 from stylize.errors import StylizeError
 from stylize.media.images import prepare, to_image, to_tensor
 from stylize.pipelines.color import match_color
-from stylize.pipelines.engine import Engine, StyleStats, blend
+from stylize.pipelines.engine import Engine, StyleStats, blend, stack_styles
 
 
 class Stylizer:
@@ -68,13 +68,17 @@ class Stylizer:
 
 def stylize_by_size(engine, tensors, style, alpha=1.0, should_stop=None):
     """(3, H, W) tensors -> their stylised tensors, in order; those of one size go through the
-    network as one batch (faster on a GPU). Images and video frames both batch here."""
+    network as one batch (faster on a GPU). Images and video frames both batch here.
+
+    style and alpha: one for all, or lists of one per tensor (a dataset's random pairs)."""
     results = [None] * len(tensors)
     by_size = {}
     for i, t in enumerate(tensors):
         by_size.setdefault(tuple(t.shape), []).append(i)
     for indices in by_size.values():
-        out = engine.stylize_tensor(torch.stack([tensors[i] for i in indices]), style, alpha=alpha,
+        group_style = stack_styles([style[i] for i in indices]) if isinstance(style, list) else style
+        group_alpha = torch.tensor([alpha[i] for i in indices]) if isinstance(alpha, list) else alpha
+        out = engine.stylize_tensor(torch.stack([tensors[i] for i in indices]), group_style, alpha=group_alpha,
                                     should_stop=should_stop)
         for i, image in zip(indices, out):
             results[i] = image

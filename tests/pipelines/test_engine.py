@@ -7,8 +7,8 @@ from stylize.errors import StylizeError
 from stylize.media.images import to_tensor
 from stylize.models.style_layers import mean_std
 from stylize.pipelines.color import match_color
-from stylize.pipelines.engine import Engine, blend
-from stylize.pipelines.stylizer import Stylizer
+from stylize.pipelines.engine import Engine, blend, stack_styles
+from stylize.pipelines.stylizer import Stylizer, stylize_by_size
 
 
 def content_tensor(size=(61, 45)):
@@ -176,3 +176,21 @@ def test_a_batch_equals_its_images_one_by_one(skip_engine):
     assert together.shape == (3, 3, 45, 61)
     for image, out in zip(batch, together):
         torch.testing.assert_close(out, s.stylize_tensor(image, style, alpha=0.7), atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("tiled", [False, True])
+def test_a_style_row_and_alpha_per_image_equal_each_image_alone(encoder, tiled):
+    """A dataset's batch: image i takes style row i and alpha i, whole or in tiles."""
+    s = Engine(random_decoder("skip"), encoder, device="cpu", precision="fp32",
+               **({"max_untiled_pixels": 0, "tile": 64, "overlap": 16} if tiled else {}))
+    batch = torch.stack([to_tensor(gradient_image((80, 56), seed)) for seed in (1, 5, 6)])
+    styles = [stats(s, seed) for seed in (2, 3, 4)]
+    alphas = [1.0, 0.6, 0.2]
+    together = s.stylize_tensor(batch, stack_styles(styles), alpha=torch.tensor(alphas))
+    assert stack_styles(styles).rows == 3
+    for image, style, alpha, out in zip(batch, styles, alphas, together):
+        torch.testing.assert_close(out, s.stylize_tensor(image, style, alpha=alpha), atol=1e-4, rtol=1e-4)
+    by_size = stylize_by_size(s, [batch[0], batch[1][:, :48, :48], batch[2]], styles, alphas)
+    torch.testing.assert_close(by_size[1], s.stylize_tensor(batch[1][:, :48, :48], styles[1], alpha=0.6),
+                               atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(by_size[2], together[2], atol=1e-4, rtol=1e-4)
