@@ -56,6 +56,9 @@ def stylize_dataset(request, weights=None, vgg=None, device="auto", precision="a
                  batch_size, workers)
         label = f" {shard[0]}/{shard[1]}" if shard[1] > 1 else ""
         with DatasetRun(stylizer, request, plan, shard, dataset_settings(request, plan, weights)) as run:
+            with tqdm(total=len(plan.sources), desc=f"checking{label}", unit="image", file=sys.stderr,
+                      leave=False) as bar:
+                run.check(bar.update)
             with tqdm(total=len(run.style_indices), desc=f"styles{label}", unit="style", file=sys.stderr,
                       disable=not run.style_indices) as bar:
                 run.encode_styles(bar.update)

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Dataset
 from stylize.dataset.manifest import ManifestPart, check_settings, merge_manifest, read_records
 from stylize.dataset.plan import output_path, source_path
 from stylize.errors import StylizeError
-from stylize.media.images import open_image, prepare, save_image, to_image, to_tensor
+from stylize.media.images import open_image, prepare, save_image, to_frame, to_tensor
 from stylize.pipelines.stylizer import stylize_by_size
 
 COUNTS = ("done", "skipped", "failed")
@@ -95,10 +95,9 @@ def _as_list(batch):
 
 
 class DatasetRun:
-    """One process's run over its plan. Opening it writes or checks dataset.json, opens this
-    shard's manifest part and finds what is left: `todo` outputs (finished ones, there and
-    readable, are skipped; a kill between a file and its record is recorded now), whose
-    styles `encode_styles` encodes and `stylize` makes."""
+    """One process's run over its plan. Opening it writes or checks dataset.json and opens this
+    shard's manifest part; `check` finds what is left (`todo`), `encode_styles` encodes the
+    styles it needs and `stylize` makes it."""
 
     def __init__(self, stylizer, request, plan, shard, settings):
         self.stylizer, self.request, self.plan = stylizer, request, plan
@@ -106,7 +105,7 @@ class DatasetRun:
         request.output.mkdir(parents=True, exist_ok=True)
         check_settings(request.output, settings)
         self.part = ManifestPart(request.output, shard)
-        self.pending, self.todo = self._pending()
+        self.pending, self.todo = [], set()
         self.styles = {}
 
     def __enter__(self):
@@ -115,10 +114,12 @@ class DatasetRun:
     def __exit__(self, *exc):
         self.part.close()
 
-    def _pending(self):
+    def check(self, progress=None):
+        """Find the outputs still to make: finished ones (there and readable) are skipped, and
+        recorded if a kill came between a file and its record; unreadable ones and temporaries
+        are removed. `progress(1)` after each source."""
         records = read_records(self.request.output)
         remove_temporaries([output_path(self.request, out.output) for out in self.plan.outputs])
-        pending, todo = [], set()
         for index in range(len(self.plan.sources)):
             for out in self.plan.outputs_of(index):
                 path = output_path(self.request, out.output)
@@ -128,10 +129,11 @@ class DatasetRun:
                         self.part.write(self.plan.record(out, "done"))
                     continue
                 path.unlink(missing_ok=True)
-                todo.add(out.output)
-                if not pending or pending[-1] != index:
-                    pending.append(index)
-        return pending, todo
+                self.todo.add(out.output)
+                if not self.pending or self.pending[-1] != index:
+                    self.pending.append(index)
+            if progress is not None:
+                progress(1)
 
     @property
     def style_indices(self):
@@ -174,7 +176,7 @@ class DatasetRun:
                 failed, made = maker.stylise(batch)
                 for out, error in failed:
                     self._record(out, error, progress)
-                writing.extend((out, writers.submit(maker.write, out, result)) for out, result in made)
+                writing.extend((out, writers.submit(maker.write, out, frame)) for out, frame in made)
                 while writing and (writing[0][1].done() or len(writing) > WRITES_AHEAD):
                     out, future = writing.popleft()
                     self._record(out, future.result(), progress)  # a write's error (a full disk) raises here
@@ -200,7 +202,8 @@ class OutputMaker:
         self.engine, self.request, self.plan, self.styles, self.todo = engine, request, plan, styles, todo
 
     def stylise(self, items):
-        """-> ([(Output, error)] of unreadable sources, [(Output, stylised tensor)])."""
+        """-> ([(Output, error)] of unreadable sources, [(Output, stylised HxWx3 uint8 frame)]);
+        the frames are made on the network's device (a quarter of the bytes to copy back)."""
         failed, jobs = [], []
         for index, tensor, error in items:
             for out in self.plan.outputs_of(index):
@@ -208,21 +211,21 @@ class OutputMaker:
                     (failed.append((out, error)) if tensor is None else jobs.append((out, tensor)))
         results = stylize_by_size(self.engine, [t for _, t in jobs], [self.styles[out.style] for out, _ in jobs],
                                   [out.alpha for out, _ in jobs])
-        return failed, [(out, result) for (out, _), result in zip(jobs, results)]
+        return failed, [(out, to_frame(result)) for (out, _), result in zip(jobs, results)]
 
-    def write(self, out, result):
+    def write(self, out, frame):
         """Write one output atomically; returns None (no error)."""
         path = output_path(self.request, out.output)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise StylizeError(f"cannot create output folder {path.parent}: {e.strerror or e}") from None
-        save_image(to_image(result), path)
+        save_image(frame, path)
 
     def make(self, items):
         """stylise and write, in a DataLoader worker: -> [(Output, error or None)]."""
         failed, made = self.stylise(items)
-        return failed + [(out, self.write(out, result)) for out, result in made]
+        return failed + [(out, self.write(out, frame)) for out, frame in made]
 
 
 def finish(request, process, summary):

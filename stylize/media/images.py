@@ -129,7 +129,7 @@ def encode_image(img, fmt, quality=95):
 
 
 def save_image(img, path):
-    """Save atomically, in the format the file name's extension says."""
+    """Save a PIL image (or HxWx3 uint8 frame) atomically, in the format the file name's extension says."""
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in SAVE_FORMATS:
