@@ -288,8 +288,12 @@ def test_camera_tab_streams_stylised_frames_in_chromium(server):
         page.click("#camera-toggle")
         assert page.text_content("#camera-toggle") == "Start camera"
         browser.close()
-    scrape = httpx.get(f"{base}/metrics").text
+    # The server counts a session's frames when it has closed it, which may be after the page has
+    # gone (a frame still in the network finishes first).
+    deadline = time.time() + 60
+    while "stylize_stream_sessions 0.0" not in (scrape := httpx.get(f"{base}/metrics").text):
+        assert time.time() < deadline, "the session never closed"
+        time.sleep(0.2)
     sent = next(float(line.split()[-1]) for line in scrape.splitlines()
                 if line.startswith('stylize_stream_frames_total{result="sent"}'))
     assert sent >= 15
-    assert "stylize_stream_sessions 0.0" in scrape

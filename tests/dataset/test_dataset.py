@@ -160,6 +160,7 @@ def test_other_settings_are_refused_on_resume(tree, fast_file, tmp_path, capsys)
     (["--styles", "{tmp}/no-such-folder"], "style folder not found"),
     (["--styles", "{tmp}/empty"], "no images found in style folder"),
     (["--source", "{tmp}/empty"], "no images found in source folder"),
+    (["--source", "{tmp}/missing"], "source folder not found"),
     (["--output", "{tmp}/source/cat/out"], "is inside the source folder"),
 ])
 def test_bad_input_is_one_error_line_and_nothing_written(tree, fast_file, tmp_path, capfd, change, message):
