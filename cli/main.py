@@ -125,7 +125,8 @@ def build_parser():
         "class folders), each with --per-image random styles from --styles. The pairing is a function of "
         "--seed and each file's path, so reruns resume (finished outputs are skipped) and shards agree. "
         "A manifest (manifest.jsonl) records every output. Under torchrun each process takes its own shard."))
-    ds.add_argument("source", type=Path, help="folder of images (e.g. ImageNet's train/ with its class folders)")
+    ds.add_argument("source", type=Path, metavar="SRC",
+                    help="folder of images (e.g. ImageNet's train/ with its class folders)")
     ds.add_argument("--styles", type=Path, required=True, help="folder of style images (paintings)")
     ds.add_argument("--output", type=Path, required=True, help="output folder (not inside the source)")
     ds.add_argument("--per-image", type=int, default=1, help="random styles per source image, one output each (1)")
