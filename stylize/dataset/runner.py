@@ -3,7 +3,6 @@ decode the sources in DataLoader workers, stylise them in batches (each image wi
 style and strength), write each output atomically and record it in this process's manifest part.
 """
 import os
-import re
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +15,7 @@ from stylize.dataset.manifest import ManifestPart, check_settings, merge_manifes
 from stylize.dataset.plan import output_path, source_path
 from stylize.errors import StylizeError
 from stylize.media.images import open_image, prepare, save_image, to_frame, to_tensor
+from stylize.models.weights import temporary_of
 from stylize.pipelines.stylizer import stylize_by_size
 
 COUNTS = ("done", "skipped", "failed")
@@ -53,9 +53,6 @@ def is_readable(path):
         return False
 
 
-TEMPORARY = re.compile(r"\.(.+)\.[0-9a-f]{12}(\.[^.]+)")  # weights.atomic_write's ".stem.<12 hex>.ext"
-
-
 def remove_temporaries(paths):
     """Half-written files a killed run left beside any of `paths` (one listing per folder; only
     this shard's, so shards running beside each other keep theirs)."""
@@ -63,12 +60,10 @@ def remove_temporaries(paths):
     for path in paths:
         by_folder.setdefault(path.parent, set()).add(path.name)
     for folder, names in by_folder.items():
-        if not folder.is_dir():
-            continue
-        for entry in os.scandir(folder):
-            found = TEMPORARY.fullmatch(entry.name)
-            if found and found.group(1) + found.group(2) in names:
-                os.unlink(entry.path)
+        if folder.is_dir():
+            for entry in os.scandir(folder):
+                if temporary_of(entry.name) in names:
+                    os.unlink(entry.path)
 
 
 class SourceImages(Dataset):

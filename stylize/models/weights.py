@@ -9,6 +9,7 @@ import importlib.resources
 import json
 import os
 import pickle
+import re
 import uuid
 from pathlib import Path
 
@@ -147,6 +148,16 @@ def _umask():
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+_TEMPORARY = re.compile(r"\.(.*)\.[0-9a-f]{12}(\.[^.]*)?")  # atomic_write's ".<stem>.<12 hex><suffix>"
+
+
+def temporary_of(name):
+    """The file name that an atomic_write temporary called `name` was to become, else None: a
+    killed writer (SIGKILL, power loss) leaves its temporary behind for the next run to remove."""
+    found = _TEMPORARY.fullmatch(name)
+    return found.group(1) + (found.group(2) or "") if found else None
 
 
 def atomic_write(path, write):

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from stylize.models.weights import atomic_write, load_torch_file
+from stylize.models.weights import atomic_write, load_torch_file, temporary_of
 
 CHECKPOINT_GLOB = "checkpoint_*.pt"
 KEEP_CHECKPOINTS = 2
@@ -24,8 +24,9 @@ def newest_checkpoint(folder):
 
 def remove_stale_temporaries(folder):
     """Temporary files of checkpoints that a killed run (SIGKILL, power loss) never renamed."""
-    for stale in Path(folder).glob(".checkpoint_*"):
-        stale.unlink(missing_ok=True)
+    for stale in Path(folder).iterdir():
+        if (temporary_of(stale.name) or "").startswith("checkpoint_"):
+            stale.unlink(missing_ok=True)
 
 
 def save_checkpoint(folder, state):
