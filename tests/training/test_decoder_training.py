@@ -154,7 +154,7 @@ def test_sigkill_loses_only_the_work_since_the_last_checkpoint(folders, tmp_path
         time.sleep(0.2)
     proc.kill()
     proc.wait()
-    (out / ".checkpoint_00000099.pt.abcd.pt").write_bytes(b"half a checkpoint")  # as a kill mid-write leaves
+    (out / ".checkpoint_00000099.0123456789ab.pt").write_bytes(b"half a checkpoint")  # as a kill mid-write leaves
     newest = load_checkpoint(newest_checkpoint(out))  # every visible checkpoint is whole
     assert newest["iteration"] % 3 == 0 and newest["iteration"] >= 3
     resumed = train(config(folders, out, iters=newest["iteration"] + 1, resume="auto"))
