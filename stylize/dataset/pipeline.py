@@ -17,11 +17,12 @@ from stylize.pipelines.stylizer import Stylizer
 log = logging.getLogger(__name__)
 
 
-def dataset_settings(request, plan, weights=None):
+def dataset_settings(request, plan, weights=None, vgg=None):
     """What the outputs depend on (dataset.json): a resumed run must say the same."""
     return {"seed": request.seed, "per_image": request.per_image, "alpha_range": list(request.alpha_range),
             "size": request.size, "crop": request.crop, "style_size": request.style_size, "ext": request.ext,
-            "model": request.model, "weights": str(weights) if weights else "shipped", "styles": list(plan.styles)}
+            "model": request.model, "weights": str(weights) if weights else "shipped",
+            "vgg": str(vgg) if vgg else "shipped", "styles": list(plan.styles)}
 
 
 def default_batch(model, device):
@@ -55,7 +56,7 @@ def stylize_dataset(request, weights=None, vgg=None, device="auto", precision="a
                  *shard, len(plan.sources), len(plan.styles), request.model, engine.device, engine.precision,
                  batch_size, workers)
         label = f" {shard[0]}/{shard[1]}" if shard[1] > 1 else ""
-        with DatasetRun(stylizer, request, plan, shard, dataset_settings(request, plan, weights)) as run:
+        with DatasetRun(stylizer, request, plan, shard, dataset_settings(request, plan, weights, vgg)) as run:
             with tqdm(total=len(plan.sources), desc=f"checking{label}", unit="image", file=sys.stderr,
                       leave=False) as bar:
                 run.check(bar.update)
