@@ -19,7 +19,7 @@ from PIL import Image
 from stylize.errors import StylizeError
 from stylize.media.images import list_images, open_image
 from stylize.models.bank import load_bank
-from stylize.models.registry import model_spec
+from stylize.models.registry import MODELS, model_spec
 from stylize.pipelines.engine import Engine, stack_styles
 from stylize.pipelines.request import parse_alpha_range
 from stylize.pipelines.stylizer import Stylizer
@@ -30,7 +30,7 @@ def _style_images(styles):
     if isinstance(styles, (str, Path)):
         path = Path(styles)
         styles = list_images(path) if path.is_dir() else [path]
-    images = [s if isinstance(s, Image.Image) else open_image(s) for s in styles]
+    images = [s if isinstance(s, Image.Image) else open_image(s) for s in styles or ()]
     if not images:
         raise StylizeError("StyleAugment needs at least one style image")
     return images
@@ -52,11 +52,12 @@ class StyleAugment(nn.Module):
         if not 0.0 <= float(p) <= 1.0:
             raise StylizeError(f"p must be between 0 and 1, got {p}")
         self.p, self.alpha = float(p), parse_alpha_range(alpha)
+        if bank is not None and not model_spec(model).supports_bank:  # a bank holds VGG-19 statistics
+            banked = " or ".join(name for name, spec in MODELS.items() if spec.supports_bank)
+            raise StylizeError(f"bank styles work with the {banked} model, not {model!r}")
         self.precision = precision
         self.engine = Engine.load(model, weights, device=device, precision=precision)
         if bank is not None:
-            if not model_spec(model).supports_bank:
-                raise StylizeError(f"bank styles work with the quality model, not {model!r}")
             style_bank = load_bank(bank, self.engine.decoder)
             names = list(styles) if styles is not None else style_bank.names
             pool = [style_bank.style_stats(style_bank.blend_weights(((name, 1.0),))) for name in names]

@@ -91,8 +91,8 @@ def _as_list(batch):
 
 class DatasetRun:
     """One process's run over its plan. Opening it writes or checks dataset.json and opens this
-    shard's manifest part; `check` finds what is left (`todo`), `encode_styles` encodes the
-    styles it needs and `stylize` makes it."""
+    shard's manifest part; `check` finds what is left (`todo`, and the `style_indices` it uses),
+    `encode_styles` encodes those styles and `stylize` makes it, in that order."""
 
     def __init__(self, stylizer, request, plan, shard, settings):
         self.stylizer, self.request, self.plan = stylizer, request, plan
@@ -100,7 +100,7 @@ class DatasetRun:
         request.output.mkdir(parents=True, exist_ok=True)
         check_settings(request.output, settings)
         self.part = ManifestPart(request.output, shard)
-        self.pending, self.todo = [], set()
+        self.pending, self.todo, self.style_indices = [], set(), []
         self.styles = {}
 
     def __enter__(self):
@@ -129,12 +129,7 @@ class DatasetRun:
                     self.pending.append(index)
             if progress is not None:
                 progress(1)
-
-    @property
-    def style_indices(self):
-        """The styles the outputs still to make use."""
-        return sorted({out.style for index in self.pending for out in self.plan.outputs_of(index)
-                       if out.output in self.todo})
+        self.style_indices = sorted({out.style for out in self.plan.outputs if out.output in self.todo})
 
     def encode_styles(self, progress=None):
         """Each needed style's StyleStats, once; `progress(1)` after each."""
@@ -153,8 +148,6 @@ class DatasetRun:
         with its own one-thread copy of the network (two one-thread processes outrun one
         two-thread process on small convolutions); on a GPU, the workers decode and this
         process runs the network, with threads encoding and writing."""
-        if len(self.styles) < len(self.style_indices):
-            self.encode_styles()
         started = time.perf_counter()
         maker = OutputMaker(self.stylizer.engine, self.request, self.plan, self.styles, self.todo)
         in_workers = workers > 0 and self.stylizer.engine.device.type == "cpu"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from stylize.errors import StylizeError
 from stylize.media.images import MAX_PIXELS, SAVE_FORMATS, has_images, size_limit
-from stylize.models.registry import MODEL_NAMES, MODELS
+from stylize.models.registry import MODELS, model_spec
 
 TEMPORAL_MODES = ("flow", "none")  # video and the live camera: stabilised (the default) or independent frames
 VIDEO_FORMATS = (".mp4", ".mov", ".mkv")  # what `stylize video` writes (H.264)
@@ -108,17 +108,14 @@ def check_side(name, size, max_side=None):
 def check_inputs(request: StyleRequest, max_styles=None, max_side=None) -> StyleRequest:
     """Every rule about a request, checked once; returns the request with weights parsed and
     normalised and the bank blend parsed. Raises StylizeError saying what is wrong."""
-    if request.model not in MODELS:
-        raise StylizeError(f"unknown model {request.model!r}; expected one of {', '.join(MODEL_NAMES)}")
+    model_spec(request.model)
     if not request.contents:
         raise StylizeError("no content image given")
     if bool(request.styles) == bool(request.style_name):
         raise StylizeError("give either style images or a bank style (style_name), not both or neither")
     if max_styles is not None and len(request.styles) > max_styles:
         raise StylizeError(f"too many style images: {len(request.styles)}, the server accepts at most {max_styles}")
-    alpha = finite(float(request.alpha), "alpha")
-    if not 0.0 <= alpha <= 1.0:
-        raise StylizeError(f"alpha must be between 0 and 1, got {alpha}")
+    alpha, _ = parse_alpha_range(float(request.alpha))
     content_size = check_side("content_size", request.content_size, max_side)
     style_size = check_side("style_size", request.style_size, max_side)
     if request.max_pixels <= 0:
@@ -257,8 +254,7 @@ def parse_shard(shard):
 def check_dataset_inputs(request: DatasetRequest) -> DatasetRequest:
     """Every rule of a dataset request, before anything is written; returns it with the alpha
     range, shard and paths parsed."""
-    if request.model not in MODELS:
-        raise StylizeError(f"unknown model {request.model!r}; expected one of {', '.join(MODEL_NAMES)}")
+    model_spec(request.model)
     source = _folder_of_images(request.source, "source")
     styles = _folder_of_images(request.styles, "style")
     output = Path(request.output)
