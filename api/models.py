@@ -24,7 +24,7 @@ class LoadedModels:
 
     def load(self):
         """Every model of the table whose weights are set or shipped (the required ones always),
-        then the bank, on the first bank-capable model's decoder."""
+        then the bank, checked against each model's decoder."""
         s = self.settings
         try:
             stylizers = {}
@@ -36,11 +36,13 @@ class LoadedModels:
                 stylizers[spec.name] = Stylizer.from_files(spec.name, weights, s.vgg if spec.vgg_encoder else None,
                                                            s.device, s.precision)
                 self.load_seconds[spec.name] = time.perf_counter() - start
-            banked = next(st for name, st in stylizers.items() if MODELS[name].supports_bank)
             bank_path = s.bank or (DEFAULT_BANK if DEFAULT_BANK.exists() else None)
-            self.bank = load_bank(bank_path, banked.engine.decoder) if bank_path else None
+            self.bank = load_bank(bank_path) if bank_path else None
+            for stylizer in stylizers.values() if self.bank else ():  # every model reads bank styles
+                self.bank.check_fits(stylizer.engine.decoder)
             self.stylizers = stylizers
-            log.info("models ready on %s: %s; style bank: %s", banked.engine.device, ", ".join(stylizers), bank_path)
+            device = next(iter(stylizers.values())).engine.device
+            log.info("models ready on %s: %s; style bank: %s", device, ", ".join(stylizers), bank_path)
         except StylizeError as e:
             self.error = str(e)
             log.error("model failed to load: %s", e)

@@ -33,7 +33,7 @@ from stylize.training.losses import style_losses
 def yardstick_losses(vgg, engine, content, style):
     """(content loss, style loss by tap) of the engine's raw output for one pair, measured by VGG-19."""
     x = content[None]
-    output = engine.decode(engine.stylize_features(engine.encode(x), engine.style_stats(style)))
+    output = engine.decode(*engine.stylize_features(engine.encode(x), engine.style_stats(style)))
     style_stats = [mean_std(t) for t in vgg(style[None])]
     target = AdaIN()(vgg(x)[RELU4_1], *style_stats[RELU4_1])
     content_loss, style_by_tap = style_losses(vgg, output, target, style_stats, per_tap=True)

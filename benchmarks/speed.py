@@ -12,7 +12,7 @@ AMX), or the GPU. For each model, two paths on the same weights and inputs:
 Each figure is the median of --runs timed runs after one warm-up. "cached style" is end to end
 with the style's statistics already computed (folder runs, the API's style cache, video), and
 "fps" is 1000 / cached style ms. "max diff" is the largest absolute difference from the
-baseline's output on [0, 1]. "bank style" uses a style bank's blend (quality model only).
+baseline's output on [0, 1]. "bank style" uses a style bank's blend (either model).
 
 "pair at 384" runs one photo and one painting from examples/ through the PIL pipeline in this
 process (style encode + content encode + decode + conversions), the style at 256 px, the content
@@ -110,7 +110,7 @@ def measure(engine, content, style, runs, bank=None):
         row = {
             "encode content ms": timed(lambda: engine.encode(x), device, runs)[0],
             "encode style ms": timed(lambda: engine.style_stats(style), device, runs)[0],
-            "decode ms": timed(lambda: engine.decode(taps), device, runs)[0],
+            "decode ms": timed(lambda: engine.decode(*taps), device, runs)[0],
         }
     row["end to end ms"], _ = timed(lambda: engine.stylize_tensor(content, engine.style_stats(style)), device, runs)
     row["cached style ms"], out = timed(lambda: engine.stylize_tensor(content, stats), device, runs)
@@ -121,10 +121,10 @@ def measure(engine, content, style, runs, bank=None):
 
 
 def build(model, args):
-    encoder, decoder = model_spec(model).networks(args.weights.get(model))
+    encoder, decoder, style_encoder = model_spec(model).networks(args.weights.get(model))
     return {"baseline": lambda: Engine(decoder, encoder, args.device, precision="fp32", channels_last=False,
-                                       model=model),
-            "stylize": lambda: Engine(decoder, encoder, args.device, model=model)}
+                                       model=model, style_encoder=style_encoder),
+            "stylize": lambda: Engine(decoder, encoder, args.device, model=model, style_encoder=style_encoder)}
 
 
 def inputs(size):
@@ -200,7 +200,7 @@ def profile(args, model, size=512):
     with torch.inference_mode():
         taps = stage("encode (network)", lambda: engine.encode(x))
         styled = stage("statistics + AdaIN", lambda: engine.stylize_features(taps, stats))
-        decoded = stage("decode (network)", lambda: engine.decode(styled))
+        decoded = stage("decode (network)", lambda: engine.decode(*styled))
     result = stage("clamp + to PIL", lambda: to_image(decoded[0, :, :tensor.shape[1], :tensor.shape[2]].clamp(0, 1)))
     stage("encode + save JPEG", lambda: save_image(result, out_path))
     stages["whole transfer()"] = statistics.median(
@@ -272,7 +272,7 @@ def main():
         paths = build(model, args)
         probe = paths["stylize"]()
         bank_path = args.bank or (DEFAULT_BANK if DEFAULT_BANK.exists() else None)
-        bank = load_bank(bank_path, probe.decoder) if bank_path and model == "quality" else None
+        bank = load_bank(bank_path, probe.decoder) if bank_path else None
         device = probe.device
         if model == args.models[0]:
             print(f"device: {device} ({machine(device)}), torch {torch.__version__}")

@@ -23,7 +23,7 @@ from stylize.models.registry import MODEL_NAMES
 from stylize.models.style_layers import AdaIN, mean_std
 from stylize.models.weights import load_encoder
 from stylize.pipelines.engine import Engine
-from stylize.pipelines.frames import FrameStylizer, to_batch
+from stylize.pipelines.frames import FrameStylizer
 from stylize.pipelines.request import TEMPORAL_MODES
 from stylize.training.losses import style_losses
 
@@ -31,7 +31,7 @@ from stylize.training.losses import style_losses
 @torch.no_grad()
 def frame_losses(vgg, frames, outputs, style):
     """Mean (content, style) loss of stylised frames, in VGG-19's space."""
-    x, y = to_batch(frames), to_batch(outputs)
+    x, y = (torch.stack([to_tensor(f) for f in batch]) for batch in (frames, outputs))
     style_stats = [tuple(s.expand(len(y), -1, -1, -1) for s in mean_std(t)) for t in vgg(style[None])]
     target = AdaIN()(vgg(x)[RELU4_1], *style_stats[RELU4_1])
     content, style_loss = style_losses(vgg, y, target, style_stats)

@@ -12,7 +12,7 @@ from stylize.models.networks import Decoder
 from stylize.models.registry import MODEL_NAMES, MODELS
 from stylize.pipelines.engine import PRECISIONS
 from stylize.pipelines.request import TEMPORAL_MODES, VIDEO_FORMATS
-from stylize.training.config import LOSS_NETS, BankTrainConfig, FastTrainConfig, TrainConfig
+from stylize.training.config import BankTrainConfig, FastTrainConfig, TrainConfig
 
 from . import commands
 
@@ -201,26 +201,31 @@ def build_parser():
         "workers": "data loading processes", "threads": "torch CPU threads (0: torch default)", "device": "device"})
     tb.set_defaults(run=commands.train_bank)
 
-    tf = sub.add_parser("train-fast", help="train the fast model (distilled encoder + slim decoder)", description=(
-        "Distil a slim encoder from VGG-19, then train a slim skip decoder on it with the AdaIN losses. "
-        "One resumable run; export the result with `stylize export`."))
+    tf = sub.add_parser("train-fast", help="train the fast model (a slim network steered by VGG-19's style)",
+                        description=(
+        "Distil a slim encoder from VGG-19, then train the slim decoder and the head that turns a style's VGG-19 "
+        "statistics into its AdaIN targets and modulation, on the quality model's paintings of a pool of crops "
+        "(made once, kept in --out). One resumable run; export the result with `stylize export`."))
     add_config_arguments(tf, FastTrainConfig, required=("content_dir", "style_dir"), choices={
-        "loss_net": LOSS_NETS, "device": DEVICE_CHOICES}, help={
+        "device": DEVICE_CHOICES}, help={
         "content_dir": "photos, read recursively", "style_dir": "paintings, read recursively",
-        "out": "checkpoints folder", "encoder_iters": "distillation steps (phase 1)",
-        "iters": "total steps (phase 2 is the decoder)", "batch_size": "content/style pairs per step",
-        "lr": "Adam learning rate", "lr_decay": "inverse decay per step", "style_weight": "style loss weight",
+        "out": "checkpoints folder (and the teacher pool)", "encoder_iters": "distillation steps (phase 1)",
+        "iters": "total steps (phase 2 trains the head and decoder)", "batch_size": "content/style pairs per step",
+        "distil_lr": "Adam learning rate of phase 1", "lr": "Adam learning rate of the decoder (phase 2)",
+        "head_lr": "Adam learning rate of the head (phase 2)", "lr_decay": "inverse decay per step",
+        "teacher": "the quality decoder that paints the pool (default: the shipped one)",
+        "pool_size": "(content, style) crop pairs the teacher paints, once",
+        "pixel_weight": "weight of the L1 loss to the teacher's output",
+        "feature_weight": "weight of the loss to the teacher's output at VGG-19's relu1_1 and relu2_1",
+        "adain_weight": "weight of the AdaIN losses in VGG-19 (a full VGG pass a step; 0: none)",
+        "style_weight": "style loss weight inside the AdaIN losses",
         "image_size": "shorter side before cropping", "crop_size": "training crop side",
-        "loss_net": "loss network of the decoder phase",
-        "finetune_encoder": "phase 2 trains the encoder too, end to end (needs --loss-net vgg)",
-        "init": "warm-start from a fast model file (e.g. weights/fast.safetensors; needs --loss-net vgg)",
+        "finetune_encoder": "phase 2 trains the slim encoder too",
+        "init": "warm-start from a fast model file (this design's, or a slim network without a head)",
         "ema_decay": "the exported weights are their moving average with this decay (0: the last step's)",
-        "decoder_convs": "decoder convs per level, relu1_1..relu4_1, e.g. 2,2,3,3 (default: the model's); "
-                         "more than the --init file's grows its decoder without changing its output",
-        "relu4_1_width": "channels of the relu4_1 tap (0: the model's); more than the --init file's widens it "
-                         "without changing its output",
         "workers": "data loading processes",
         "threads": "torch CPU threads (0: torch default)", "save_every": "checkpoint every N steps",
+        "time_limit": "seconds of wall clock for this run (the teacher pool included), then a checkpoint; 0: none",
         "resume": "checkpoint path, or 'auto' for the newest in --out", "seed": "random seed", "device": "device"})
     tf.set_defaults(run=commands.train_fast)
 

@@ -1,29 +1,47 @@
 #!/usr/bin/env bash
-# The default decoder's GPU recipe: at most 9 minutes of one CUDA GPU, warm-started from the
-# shipped decoder, exported as one fp16 file at the end.
+# A model's GPU recipe: at most 9 minutes of one CUDA GPU, warm-started from the shipped file,
+# exported as one file at the end.
 #
-#   python scripts/pack_data.py data data-256       # once, here: ~30 MiB of 256 px JPEGs
-#   scripts/train_gpu.sh [PACKED_DATA] [OUT_DIR]     # there: needs the package's requirements
+#   python scripts/pack_data.py data data-256                # once, here: ~30 MiB of 256 px JPEGs
+#   [MODEL=fast] scripts/train_gpu.sh [PACKED_DATA] [OUT_DIR]  # there: needs the package's requirements
 #
 # PACKED_DATA defaults to data-256; OUT_DIR (default $OUT, the device tool's return folder, else
-# runs/gpu) gets adain_decoder.safetensors, the run's last checkpoint, samples and TensorBoard log.
-# The recipe: style weight 25 (the CPU run's), the paper's 256 px crops, a batch of 64 that
-# fills a large card (lr scaled to 2e-4, ramped over 100 steps since the exported file holds no
-# Adam moments), fp16 autocast with a gradient scaler, channels_last (stylize train's layout),
-# 8 decoding workers, and a clean stop with a checkpoint after 8 minutes of steps. The knobs
-# exist for a test on the CPU with a tiny step count: DEVICE, TIME_LIMIT, ITERS, BATCH, WORKERS,
-# STYLE_WEIGHT, PYTHON, and AMP (empty: float32; bf16 is emulated, and slow, on AVX2-only CPUs).
+# runs/gpu) gets the model's file (adain_decoder.safetensors or fast.safetensors), the run's last
+# checkpoint and its logs. Both recipes use the paper's 256 px crops, a batch of 64 that fills a
+# large card, channels_last, 8 decoding workers, and a clean stop with a checkpoint after 8
+# minutes (TIME_LIMIT) of steps.
+#   MODEL=quality (default): style weight 25 (the CPU run's), lr 2e-4 ramped over 100 steps (the
+#     exported file holds no Adam moments), fp16 autocast with a gradient scaler (AMP).
+#   MODEL=fast: the teacher pool (POOL pairs, default 8192) painted by the shipped quality model
+#     on the GPU first, inside the time limit; then the head and decoder learn from it, with the
+#     AdaIN losses in VGG-19 at weight ADAIN (default 1), float32.
+# The knobs exist for a test on the CPU with a tiny step count: DEVICE, TIME_LIMIT, ITERS, BATCH,
+# WORKERS, STYLE_WEIGHT, POOL, ADAIN, PYTHON, and AMP (empty: float32; bf16 is emulated, and slow,
+# on AVX2-only CPUs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${1:-data-256}
 out=${2:-${OUT:-runs/gpu}}
 python=${PYTHON:-python}
+model=${MODEL:-quality}
+common=(--content-dir "$data/content" --style-dir "$data/style" --out "$out/run" --device "${DEVICE:-cuda}"
+        --batch-size "${BATCH:-64}" --crop-size 256 --image-size 256 --style-weight "${STYLE_WEIGHT:-25}"
+        --workers "${WORKERS:-8}" --time-limit "${TIME_LIMIT:-480}" --save-every 500)
+steps=${ITERS:-1000000}
 mkdir -p "$out"
-"$python" -m stylize.cli.main train --content-dir "$data/content" --style-dir "$data/style" --out "$out/run" \
-    --init weights/adain_decoder.safetensors --architecture skip --device "${DEVICE:-cuda}" ${AMP---amp} \
-    --batch-size "${BATCH:-64}" --crop-size 256 --image-size 256 --lr 2e-4 --warmup 100 \
-    --style-weight "${STYLE_WEIGHT:-25}" --workers "${WORKERS:-8}" --time-limit "${TIME_LIMIT:-480}" \
-    --iters "${ITERS:-1000000}" --save-every 500 --sample-every 500
+case "$model" in
+  quality)
+    file=adain_decoder.safetensors export=(--half)
+    "$python" -m stylize.cli.main train "${common[@]}" --iters "$steps" --init weights/adain_decoder.safetensors \
+        --architecture skip ${AMP---amp} --lr 2e-4 --warmup 100 --sample-every 500 ;;
+  fast)
+    file=fast.safetensors export=()
+    # train-fast counts iterations on from the file's
+    start=$("$python" -c "from stylize.models.weights import read_metadata as r; print(r('weights/fast.safetensors')['iterations'])")
+    "$python" -m stylize.cli.main train-fast "${common[@]}" --iters $((start + steps)) --init weights/fast.safetensors \
+        --encoder-iters 0 --pool-size "${POOL:-8192}" --adain-weight "${ADAIN:-1}" ;;
+  *) echo "MODEL must be quality or fast, not $model" >&2; exit 2 ;;
+esac
 checkpoint=$(ls "$out"/run/checkpoint_*.pt | tail -n 1)
-"$python" -m stylize.cli.main export "$checkpoint" "$out/adain_decoder.safetensors" --half
-echo "wrote $out/adain_decoder.safetensors from $checkpoint"
+"$python" -m stylize.cli.main export "$checkpoint" "$out/$file" "${export[@]}"
+echo "wrote $out/$file from $checkpoint"

@@ -19,7 +19,6 @@ from PIL import Image
 from stylize.errors import StylizeError
 from stylize.media.images import list_images, open_image
 from stylize.models.bank import load_bank
-from stylize.models.registry import MODELS, model_spec
 from stylize.pipelines.engine import Engine, stack_styles
 from stylize.pipelines.request import parse_alpha_range
 from stylize.pipelines.stylizer import Stylizer
@@ -52,9 +51,6 @@ class StyleAugment(nn.Module):
         if not 0.0 <= float(p) <= 1.0:
             raise StylizeError(f"p must be between 0 and 1, got {p}")
         self.p, self.alpha = float(p), parse_alpha_range(alpha)
-        if bank is not None and not model_spec(model).supports_bank:  # a bank holds VGG-19 statistics
-            banked = " or ".join(name for name, spec in MODELS.items() if spec.supports_bank)
-            raise StylizeError(f"bank styles work with the {banked} model, not {model!r}")
         self.precision = precision
         self.engine = Engine.load(model, weights, device=device, precision=precision)
         if bank is not None:
@@ -75,7 +71,8 @@ class StyleAugment(nn.Module):
         """The engine on `device`, moved there on the first call that needs it."""
         if self.engine.device != device:
             self.engine = Engine(self.engine.decoder, self.engine.encoder, device=str(device),
-                                 precision=self.precision, model=self.engine.model)
+                                 precision=self.precision, model=self.engine.model,
+                                 style_encoder=self.engine.style_encoder)
         return self.engine
 
     def draw(self, count):

@@ -6,6 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
+from stylize.models.fast import StyledDecoder
 from stylize.models.networks import FAST, Decoder, Encoder
 from stylize.models.weights import load_encoder, save_decoder, save_fast
 from stylize.pipelines.engine import Engine
@@ -105,8 +106,11 @@ def images(tmp_path):
 
 @pytest.fixture(scope="session")
 def fast_file(tmp_path_factory):
-    """A randomly initialised fast model (slim encoder + slim skip decoder) in the shipped format."""
+    """A randomly initialised fast model (slim encoder + StyledDecoder) in the shipped format; its
+    head's modulation is small and random (not zero, as training starts it), so tests see it act."""
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("weights") / "tiny_fast.safetensors"
-    save_fast(path, Encoder(FAST), Decoder("skip", FAST), {"iterations": 0, "note": "random, for tests"})
+    decoder = StyledDecoder(FAST)
+    torch.nn.init.normal_(decoder.head.modulation[-1].weight, std=0.01)
+    save_fast(path, Encoder(FAST), decoder, {"iterations": 0, "note": "random, for tests"})
     return path

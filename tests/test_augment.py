@@ -74,7 +74,7 @@ def test_each_image_gets_its_own_style_and_strength(style_dir, fast_file):
         torch.testing.assert_close(out[i], alone, atol=1e-5, rtol=0)
 
 
-def test_pool_from_a_bank(decoder_file, tmp_path):
+def test_pool_from_a_bank(decoder_file, fast_file, tmp_path):
     from stylize.models.bank import StyleBank, save_bank
 
     stylizer = Stylizer.from_files("quality", decoder_file, device="cpu", precision="fp32")
@@ -87,8 +87,8 @@ def test_pool_from_a_bank(decoder_file, tmp_path):
     out = aug(images(2))
     expected = stylizer.engine.stylize_tensor(images(2), stats[1])
     torch.testing.assert_close(out, expected, atol=1e-4, rtol=0)
-    with pytest.raises(StylizeError, match="quality model"):
-        StyleAugment(["two"], model="fast", bank=path)
+    fast = StyleAugment(["two"], model="fast", weights=fast_file, bank=path, p=1.0, alpha=1.0, device="cpu")
+    torch.testing.assert_close(fast(images(2)), fast.engine.stylize_tensor(images(2), stats[1]), atol=1e-4, rtol=0)
 
 
 class Pictures(Dataset):

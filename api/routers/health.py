@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse
 
 import stylize
+from stylize.models.registry import MODELS
 
 from ..deps import CacheDep, ModelsDep, SettingsDep, ready_models
 
@@ -37,11 +38,12 @@ async def info(models: ModelsDep, settings: SettingsDep, cache: CacheDep):
         "device": str(quality.engine.device) if quality else None,
         "precision": quality.engine.precision if quality else None,
         "default_model": settings.default_model,
-        "models": {name: st.engine.decoder.metadata for name, st in models.stylizers.items()},
+        "models": {name: {**st.engine.decoder.metadata, "summary": MODELS[name].summary,
+                          "style_encoder": st.engine.style_source} for name, st in models.stylizers.items()},
         "decoder": quality.engine.decoder.metadata if quality else None,
         "limits": {"max_upload_mb": settings.max_upload_mb, "max_side": settings.max_side,
                    "max_styles": settings.max_styles, "max_concurrency": settings.max_concurrency,
                    "max_queue": settings.max_queue},
         "style_cache": cache.stats(),
-        "style_bank": {"styles": models.bank.names, "models": ["quality"]} if models.bank else None,
+        "style_bank": {"styles": models.bank.names, "models": list(models.stylizers)} if models.bank else None,
     }

@@ -4,10 +4,12 @@
   stylizer.onnx       content (1, 3, H, W) in [0, 1], H and W multiples of 8; style_stats (1, S);
                       alpha (1,) -> image (1, 3, H, W) in [0, 1]
 
-style_stats holds, for every level the model stylises (its decoder's reads, relu1_1 first), that
-level's per-channel means and then its per-channel standard deviations, concatenated; S is twice
-the sum of those levels' channel counts. AdaIN is affine in the statistics, so a blend of styles
-is a weighted sum of style_stats rows (weights summing to 1): no extra graph is needed.
+style_stats holds, for every VGG-19 level the model's style is read at (the quality decoder's
+reads; all four for the fast model, whose head turns them into the slim network's AdaIN targets
+and modulation inside stylizer.onnx), relu1_1 first, that level's per-channel means and then its
+per-channel standard deviations, concatenated; S is twice the sum of those levels' channel
+counts. A blend of styles is a weighted sum of style_stats rows (weights summing to 1), as in the
+library: no extra graph is needed.
 """
 import json
 import warnings
@@ -40,24 +42,24 @@ class StyleEncoderGraph(nn.Module):
 
 
 class StylizerGraph(nn.Module):
-    def __init__(self, encoder, decoder, levels):
+    def __init__(self, encoder, decoder):
         super().__init__()
-        self.encoder, self.decoder, self.levels = encoder, decoder, levels
-        self.widths = [decoder.shape.widths[level] for level in levels]
+        self.encoder, self.decoder = encoder, decoder
 
     def forward(self, content, style_stats, alpha):
-        stats, offset = {}, 0
-        for level, width in zip(self.levels, self.widths):
-            stats[level] = (style_stats[:, offset:offset + width, None, None],
-                            style_stats[:, offset + width:offset + 2 * width, None, None])
+        means, stds, offset = [None] * 4, [None] * 4, 0
+        for level, width in self.decoder.style_widths.items():
+            means[level] = style_stats[:, offset:offset + width, None, None]
+            stds[level] = style_stats[:, offset + width:offset + 2 * width, None, None]
             offset += 2 * width
-        return self.decoder(stylize_taps(self.encoder(content), stats, self.levels, alpha)).clamp(0, 1)
+        targets, modulation = self.decoder.condition(means, stds, alpha)
+        taps = stylize_taps(self.encoder(content), targets, self.decoder.reads, alpha)
+        return self.decoder(taps, modulation).clamp(0, 1)
 
 
 def layout(engine):
     """[(tap name, channels)] in style_stats order, and S."""
-    levels = engine.stylised_levels
-    parts = [(TAP_NAMES[level], engine.decoder.shape.widths[level]) for level in levels]
+    parts = [(TAP_NAMES[level], width) for level, width in engine.decoder.style_widths.items()]
     return parts, 2 * sum(width for _, width in parts)
 
 
@@ -72,17 +74,17 @@ def export_onnx(engine: Engine, out_dir, opset=OPSET):
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise StylizeError(f"cannot create output folder {out_dir}: {e.strerror or e}") from None
-    encoder = engine.encoder.float().to("cpu", memory_format=torch.contiguous_format)
-    decoder = engine.decoder.float().to("cpu", memory_format=torch.contiguous_format)
-    levels = engine.stylised_levels
+    encoder, decoder, style_encoder = (module.float().to("cpu", memory_format=torch.contiguous_format)
+                                       for module in (engine.encoder, engine.decoder, engine.style_encoder))
+    levels = tuple(decoder.style_widths)
     parts, size = layout(engine)
     image = torch.rand(1, 3, 64, 64)
-    stats = StyleEncoderGraph(encoder, levels)(image).detach()
+    stats = StyleEncoderGraph(style_encoder, levels)(image).detach()
     hw = {0: "batch", 2: "height", 3: "width"}
     graphs = [
-        ("style_encoder.onnx", StyleEncoderGraph(encoder, levels), (image,), ["style"], ["style_stats"],
+        ("style_encoder.onnx", StyleEncoderGraph(style_encoder, levels), (image,), ["style"], ["style_stats"],
          {"style": hw, "style_stats": {0: "batch"}}),
-        ("stylizer.onnx", StylizerGraph(encoder, decoder, levels), (image, stats, torch.ones(1)),
+        ("stylizer.onnx", StylizerGraph(encoder, decoder), (image, stats, torch.ones(1)),
          ["content", "style_stats", "alpha"], ["image"], {"content": hw, "style_stats": {0: "batch"}, "image": hw}),
     ]
     for name, module, args, inputs, outputs, axes in graphs:
@@ -108,8 +110,8 @@ Two graphs (ONNX opset {info['opset']}), dynamic height and width, float32:
   (1, {info['style_stats_size']}); `alpha` (1,), 0 = the content, 1 = full style -> `image` (1, 3, H, W) in [0, 1].
 
 `style_stats` order: {', '.join(info['style_stats_order'])}. To blend styles, take a weighted sum of
-their `style_stats` rows with weights that sum to 1 (AdaIN is affine in the statistics): no
-extra graph is needed. Encode a style once and reuse its row for every frame.
+their `style_stats` rows with weights that sum to 1, as the library does: no extra graph is
+needed. Encode a style once and reuse its row for every frame.
 
 ```python
 import numpy as np, onnxruntime as ort

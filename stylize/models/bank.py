@@ -35,11 +35,16 @@ class StyleBank(nn.Module):
         self.layers = nn.ModuleDict({str(level): ConditionalInstanceNorm(c, len(names))
                                      for level, c in channels.items()})
         self.thumbnails = list(thumbnails or [b""] * len(names))
-        self.metadata = {}
+        self.metadata, self.path = {}, "(not saved)"
 
     @property
     def levels(self):
         return sorted(int(level) for level in self.layers)
+
+    @property
+    def channels(self):
+        """{level: channels} of the taps the bank sets."""
+        return {level: self.layers[str(level)].weight.shape[1] for level in self.levels}
 
     @classmethod
     def from_stats(cls, names, stats, levels, thumbnails=None):
@@ -55,13 +60,18 @@ class StyleBank(nn.Module):
 
     def joined(self, other):
         """A new bank: this bank's styles, then `other`'s (both must set the same taps)."""
-        channels = {level: self.layers[str(level)].weight.shape[1] for level in self.levels}
-        bank = StyleBank(self.names + other.names, channels, self.thumbnails + other.thumbnails)
+        bank = StyleBank(self.names + other.names, self.channels, self.thumbnails + other.thumbnails)
         with torch.no_grad():
             for key, layer in bank.layers.items():
                 layer.weight.copy_(torch.cat([self.layers[key].weight, other.layers[key].weight.to(layer.weight)]))
                 layer.bias.copy_(torch.cat([self.layers[key].bias, other.layers[key].bias.to(layer.bias)]))
         return bank
+
+    def check_fits(self, decoder):
+        """A one-line error unless the bank sets every tap of the style that `decoder` reads."""
+        if any(self.channels.get(level) != width for level, width in decoder.style_widths.items()):
+            raise StylizeError(f"style bank {self.path} does not match the {decoder.architecture} decoder: it sets "
+                               f"taps {sorted(self.channels)}, the decoder reads {sorted(decoder.style_widths)}")
 
     def blend_weights(self, blend):
         """((name or index, weight), ...) as parsed by stylize.pipelines.request.parse_blend -> (N,) weights."""
@@ -134,11 +144,7 @@ def load_bank(path, decoder=None):
         raise StylizeError(f"style bank {path} is incomplete: tensor {e.args[0]!r} is missing") from None
     except (RuntimeError, TypeError, IndexError) as e:
         raise StylizeError(f"style bank {path} is inconsistent: {str(e).splitlines()[-1].strip()}") from None
-    bank.metadata = meta
+    bank.metadata, bank.path = meta, path
     if decoder is not None:
-        needed = list(decoder.reads)
-        widths = decoder.shape.widths
-        if any(level not in channels for level in needed) or any(channels[t] != widths[t] for t in channels):
-            raise StylizeError(f"style bank {path} does not match the {decoder.architecture} decoder: it sets taps "
-                               f"{sorted(channels)}, the decoder reads {needed}")
+        bank.check_fits(decoder)
     return bank

@@ -6,10 +6,12 @@ for the skip decoders, on the other three too); the decoder maps the result back
 
 One `NetworkShape` describes both networks: channels at each tap and convolutions per block.
 The `quality` model is VGG-19's shape (the pretrained VGG encoder); the `fast` model is a slim
-shape whose encoder is distilled from VGG-19 (see stylize/train_fast.py).
+shape whose encoder is distilled from VGG-19 (stylize/training/fast.py) and whose decoder a head
+steers with VGG-19's style statistics (stylize/models/fast.py).
 """
 from dataclasses import asdict, dataclass
 
+import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -69,6 +71,8 @@ class Encoder(nn.Module):
     through it to the image, never into it (distillation unfreezes a student on purpose).
     """
 
+    source = None  # which weights (load_encoder sets it): styles encoded by the same VGG file agree
+
     def __init__(self, shape=VGG19):
         super().__init__()
         self.shape = shape
@@ -84,13 +88,16 @@ class Encoder(nn.Module):
     def train(self, mode=True):
         return super().train(False)  # no dropout or norm here, but stay in eval whatever a caller asks
 
-    def forward(self, x):
+    def forward(self, x, depth=4):
+        """The first `depth` taps (relu1_1 first): a loss on the shallow ones needs no deeper pass."""
         x = self.preprocess(x)
         taps = []
         for name, conv in self.convs.items():
             x = F.relu(conv(x))
             if name in self.tap_after:
                 taps.append(x)
+                if len(taps) == depth:
+                    break
             if name in self.pool_after:
                 x = F.max_pool2d(x, 2, ceil_mode=True)
         return taps
@@ -137,14 +144,41 @@ class Decoder(nn.Sequential):
         """The encoder taps this decoder uses (RELU1_1 ... RELU4_1): the ones to stylise."""
         return tuple(sorted((RELU4_1,) + self.SKIP_TAPS[self.architecture]))
 
-    def forward(self, feats):
-        """`feats` are the (stylised) encoder taps [relu1_1, relu2_1, relu3_1, relu4_1]."""
+    @property
+    def style_widths(self):
+        """{encoder level: channels} a style must set: the statistics of the taps it reads."""
+        return {level: self.shape.widths[level] for level in self.reads}
+
+    def condition(self, means, stds, alpha=1.0):
+        """A style's statistics (per level, (B, C, 1, 1)) -> (AdaIN targets {level: (mean, std)}
+        at the taps it reads, no modulation): AdaIN in the encoder's own space, whatever alpha."""
+        return {level: (means[level], stds[level]) for level in self.reads}, None
+
+    def forward(self, feats, modulation=None, regions=None):
+        """`feats` are the (stylised) encoder taps [relu1_1, relu2_1, relu3_1, relu4_1].
+
+        modulation: one (gamma, beta) per convolution, in order, applied as x * (1 + gamma) + beta
+        to its output (before its ReLU): each (B, C, 1, 1), or, with `regions` ((1, K, H, W) at
+        the image's size: which of K styles paints where), (K, C), each position taking the style
+        whose region is largest there."""
         skip_taps = self.SKIP_TAPS[self.architecture]
         x, level = feats[RELU4_1], RELU4_1
+        styles = iter(modulation or ())
         for layer in self:
             x = layer(x)
+            if modulation is not None and isinstance(layer, nn.Conv2d):
+                x = modulate(x, *next(styles), regions)
             if isinstance(layer, nn.Upsample):
                 level -= 1
                 if level in skip_taps:
                     x = x + feats[level]
         return x
+
+
+def modulate(x, gamma, beta, regions=None):
+    """x * (1 + gamma) + beta, per channel, or per region of several styles (see Decoder.forward)."""
+    if regions is not None:
+        owner = F.interpolate(regions, size=x.shape[-2:], mode="area").argmax(dim=1)
+        one_hot = F.one_hot(owner, regions.shape[1]).permute(0, 3, 1, 2).to(x.dtype)  # (1, K, h, w)
+        gamma, beta = (torch.einsum("bkhw,kc->bchw", one_hot, t.to(x.dtype)) for t in (gamma, beta))
+    return torch.addcmul(x + beta, x, gamma)

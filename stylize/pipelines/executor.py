@@ -21,7 +21,7 @@ def image_source(item):
 
 def _style_stats(stylizer, request, item, cache=None, should_stop=None):
     """One style image's StyleStats; through `cache` (get_or_compute(key, compute)), keyed by the
-    file's SHA-256, the model and the encoding options, when one is given."""
+    file's SHA-256, the style encoder and the encoding options, when one is given."""
     source, name = image_source(item)
 
     def compute():
@@ -31,7 +31,7 @@ def _style_stats(stylizer, request, item, cache=None, should_stop=None):
     if cache is None:
         return compute()
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
-    key = (stylizer.engine.model, hashlib.sha256(data).hexdigest(), request.style_size, request.crop)
+    key = (stylizer.engine.style_source, hashlib.sha256(data).hexdigest(), request.style_size, request.crop)
     return cache.get_or_compute(key, compute)
 
 

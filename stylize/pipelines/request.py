@@ -10,7 +10,7 @@ from pathlib import Path
 
 from stylize.errors import StylizeError
 from stylize.media.images import MAX_PIXELS, SAVE_FORMATS, has_images, size_limit
-from stylize.models.registry import MODELS, model_spec
+from stylize.models.registry import model_spec
 
 TEMPORAL_MODES = ("flow", "none")  # video and the live camera: stabilised (the default) or independent frames
 VIDEO_FORMATS = (".mp4", ".mov", ".mkv")  # what `stylize video` writes (H.264)
@@ -126,10 +126,6 @@ def check_inputs(request: StyleRequest, max_styles=None, max_side=None) -> Style
         if weights is not None or request.masks is not None or request.preserve_color:
             raise StylizeError("style weights, masks and colour preservation need style images; "
                                "blend bank styles as NAME:W,NAME:W")
-        if not MODELS[request.model].supports_bank:  # a bank holds statistics of VGG-19's taps
-            banked = " or ".join(name for name, spec in MODELS.items() if spec.supports_bank)
-            raise StylizeError(f"bank styles work with the {banked} model only; give the {request.model} model a "
-                               "style image")
         blend = parse_blend(request.style_name)
     if isinstance(weights, str):
         weights = parse_numbers(weights, "style weights")

@@ -5,8 +5,6 @@ its options from them) without importing torch.distributed and the training loop
 """
 from dataclasses import dataclass, field
 
-LOSS_NETS = ("student", "vgg")
-
 
 @dataclass
 class TrainConfig:
@@ -67,23 +65,28 @@ class FastTrainConfig:
     content_dir: str = ""
     style_dir: str = ""
     out: str = "runs/fast"
-    encoder_iters: int = 1000  # phase 1 (distillation) ends here
-    iters: int = 20_000  # phase 2 (decoder) runs up to here
+    encoder_iters: int = 1000  # phase 1 (distilling the slim encoder) ends here
+    iters: int = 20_000  # phase 2 (head and decoder) runs up to here
     batch_size: int = 8
-    lr: float = 1e-3
+    distil_lr: float = 1e-3  # phase 1
+    lr: float = 1e-4  # phase 2: the decoder (and the slim encoder with finetune_encoder)
+    head_lr: float = 1e-5  # phase 2: the head, whose every weight reaches ~1,000 outputs (Adam moves each ~lr a step)
     lr_decay: float = 5e-5
-    style_weight: float = 10.0
-    image_size: int = 512
+    teacher: str | None = None  # the quality decoder whose paintings the pool holds (None: the shipped one)
+    pool_size: int = 2048  # (content crop, style crop) pairs painted by the teacher, once
+    pixel_weight: float = 1.0  # L1 to the teacher's output
+    feature_weight: float = 1.0  # MSE to the teacher's output at VGG-19's relu1_1 and relu2_1
+    adain_weight: float = 0.0  # the AdaIN paper's losses in VGG-19 (content + style_weight * style); 0: skipped
+    style_weight: float = 25.0
+    image_size: int = 256
     crop_size: int = 128
-    loss_net: str = "student"
-    finetune_encoder: bool = False  # phase 2 also trains the student (end to end, judged by VGG)
-    init: str | None = None  # warm start from a fast model file (e.g. the shipped one): phase 2 goes on
-    ema_decay: float = 0.99  # exported weights: this moving average over the decoder phase (0: the last step's)
-    relu4_1_width: int = 0  # channels of the relu4_1 tap; 0: FAST's, or the --init file's
-    decoder_convs: str | None = None  # "2,2,3,3": convs per decoder level; None: FAST's, or the --init file's
+    finetune_encoder: bool = False  # phase 2 also trains the slim encoder
+    init: str | None = None  # warm start from a fast model file (this design's, or a first-design slim network)
+    ema_decay: float = 0.99  # exported weights: this moving average over phase 2 (0: the last step's)
     workers: int = 1
     threads: int = 0
     save_every: int = 250
+    time_limit: float = 0.0  # seconds of wall clock for this run (the teacher pool included), then a checkpoint
     resume: str | None = None
     seed: int = 0
     device: str = "auto"

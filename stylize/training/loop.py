@@ -23,9 +23,9 @@ def newest_checkpoint(folder):
 
 
 def remove_stale_temporaries(folder):
-    """Temporary files of checkpoints that a killed run (SIGKILL, power loss) never renamed."""
+    """Temporary files (checkpoints, a teacher pool) that a killed run (SIGKILL, power loss) never renamed."""
     for stale in Path(folder).iterdir():
-        if (temporary_of(stale.name) or "").startswith("checkpoint_"):
+        if temporary_of(stale.name) is not None and stale.is_file():
             stale.unlink(missing_ok=True)
 
 

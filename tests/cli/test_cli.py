@@ -176,8 +176,3 @@ def test_cli_model_fast(images, fast_file, capsys):
     assert main(["transfer", "--model", "fast", "--content", str(images / "content.png"), "--style",
                  str(images / "style.png"), "--decoder", str(fast_file), "--output", str(out), *SMALL]) == 0
     assert Image.open(out).size == (43, 32)
-    code = main(["transfer", "--model", "fast", "--content", str(images / "content.png"), "--bank", "x.safetensors",
-                 "--style", "starry", "--decoder", str(fast_file), "--output", str(images / "x.png"), *SMALL])
-    err = capsys.readouterr().err
-    assert code == 2 and "bank styles work with the quality model only" in err
-    assert not (images / "x.png").exists()

@@ -14,7 +14,7 @@ from stylize.errors import StylizeError
 from stylize.media.images import to_tensor
 from stylize.models.bank import StyleBank, load_bank, save_bank, thumbnail
 from stylize.models.style_layers import EPS
-from stylize.models.weights import load_decoder
+from stylize.models.weights import load_decoder, load_fast
 from stylize.pipelines.request import parse_blend
 from stylize.training.bank import train_bank
 from stylize.training.config import BankTrainConfig
@@ -106,11 +106,13 @@ def test_save_and_load_round_trip_with_thumbnails(bank, tmp_path):
         assert torch.equal(loaded.state_dict()[key], value)
 
 
-def test_bank_that_does_not_match_the_decoder(skip_engine, tmp_path):
+def test_bank_that_does_not_match_the_decoder(skip_engine, fast_file, tmp_path):
     stats = painting_stats(skip_engine, (2,))
     save_bank(tmp_path / "plain.safetensors", StyleBank.from_stats(["a"], stats, [3]))
     with pytest.raises(StylizeError, match="does not match the skip decoder"):
         load_bank(tmp_path / "plain.safetensors", skip_engine.decoder)
+    with pytest.raises(StylizeError, match=r"sets taps \[3\], the decoder reads \[0, 1, 2, 3\]"):
+        load_bank(tmp_path / "plain.safetensors", load_fast(fast_file)[1])  # the fast head reads all four
     (tmp_path / "junk.safetensors").write_bytes(b"junk")
     with pytest.raises(StylizeError, match="not a readable style bank"):
         load_bank(tmp_path / "junk.safetensors")
@@ -180,11 +182,15 @@ def run(args):
         return e.code
 
 
-def test_cli_transfer_with_a_bank(images, decoder_file, bank_file, tmp_path, capsys):
+def test_cli_transfer_with_a_bank(images, decoder_file, fast_file, bank_file, tmp_path, capsys):
     out = tmp_path / "out"
     assert run(["transfer", "--content", images / "content.png", "--bank", bank_file, "--style", "starry:0.7,wave:0.3",
                 "--decoder", decoder_file, "--output", out, *SMALL]) == 0
     assert Image.open(out / "content_stylized_starry-0.7+wave-0.3.jpg").size == (43, 32)
+    # The fast model reads a style as VGG-19's statistics too, so bank styles serve it as well.
+    assert run(["transfer", "--model", "fast", "--content", images / "content.png", "--bank", bank_file, "--style",
+                "wave", "--decoder", fast_file, "--output", tmp_path / "fast.png", *SMALL]) == 0
+    assert Image.open(tmp_path / "fast.png").size == (43, 32)
     for style, message in [("monet", "no style 'monet'"), ("starry:0.7,wave:0.7", "must sum to 1")]:
         assert run(["transfer", "--content", images / "content.png", "--bank", bank_file, "--style", style,
                     "--decoder", decoder_file, "--output", tmp_path / "x.png", *SMALL]) == 2
@@ -193,8 +199,8 @@ def test_cli_transfer_with_a_bank(images, decoder_file, bank_file, tmp_path, cap
     assert not (tmp_path / "x.png").exists()
 
 
-def test_api_styles_and_style_name(decoder_file, bank_file):
-    app = create_app(Settings(decoder=str(decoder_file), bank=str(bank_file), device="cpu"))
+def test_api_styles_and_style_name(decoder_file, fast_file, bank_file):
+    app = create_app(Settings(decoder=str(decoder_file), fast_model=str(fast_file), bank=str(bank_file), device="cpu"))
     with TestClient(app) as client:
         wait_ready(client)
         listed = client.get("/v1/styles").json()["styles"]
@@ -206,6 +212,9 @@ def test_api_styles_and_style_name(decoder_file, bank_file):
         files = [("content", ("c.png", buf.getvalue(), "image/png"))]
         ok = client.post("/v1/stylize", files=files, data={"style_name": "starry:0.5,wave:0.5", "content_size": "32"})
         assert ok.status_code == 200 and Image.open(io.BytesIO(ok.content)).size == (43, 32)
+        fast = client.post("/v1/stylize", files=files, data={"style_name": "starry:0.5,wave:0.5", "content_size": "32",
+                                                             "model": "fast"})
+        assert fast.status_code == 200 and fast.headers["x-model"] == "fast" and fast.content != ok.content
         bad = client.post("/v1/stylize", files=files, data={"style_name": "monet", "content_size": "32"})
         assert bad.status_code == 422 and "no style 'monet'" in bad.json()["detail"]
         assert client.get("/v1/styles/monet/thumbnail").status_code == 404

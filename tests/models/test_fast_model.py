@@ -6,6 +6,7 @@ from conftest import gradient_image
 from stylize.errors import StylizeError
 from stylize.media.images import to_tensor
 from stylize.models.networks import Decoder, Encoder
+from stylize.models.style_layers import stylize_taps
 from stylize.models.weights import load_fast, read_metadata
 from stylize.pipelines.engine import Engine
 
@@ -17,20 +18,40 @@ def test_fast_shape_is_a_quarter_of_vgg(fast_file):
     assert decoder.reads == (0, 1, 2, 3) and decoder(taps).shape == (1, 3, 32, 48)
     assert read_metadata(fast_file)["shape"]["widths"] == [16, 32, 64, 128]
     vgg_params = sum(p.numel() for p in Encoder().parameters()) + sum(p.numel() for p in Decoder("skip").parameters())
-    fast_params = sum(p.numel() for p in encoder.parameters()) + sum(p.numel() for p in decoder.parameters())
-    assert fast_params * 15 < vgg_params
+    per_frame = sum(p.numel() for p in encoder.parameters()) + sum(p.numel() for p in decoder.net.parameters())
+    assert per_frame * 15 < vgg_params  # the head runs once per style, not per frame
 
 
-def test_fast_engine_stylizes_like_the_quality_one(fast_file):
+def test_fast_engine_reads_the_style_with_vgg_and_paints_with_the_slim_network(fast_file):
     engine = Engine.load("fast", fast_file, device="cpu", precision="fp32")
     content, style = to_tensor(gradient_image((61, 45), 1)), to_tensor(gradient_image((40, 40), 2))
     stats = engine.style_stats(style)
-    assert [m.shape[1] for m in stats.means] == [16, 32, 64, 128]
+    assert [m.shape[1] for m in stats.means] == [64, 128, 256, 512]  # VGG-19's, as the quality model's
+    quality = Engine.load("quality", None, device="cpu", precision="fp32")
+    for ours, theirs in zip(stats.means + stats.stds, (s := quality.style_stats(style)).means + s.stds):
+        torch.testing.assert_close(ours, theirs)
+    assert engine.style_source == quality.style_source  # so a server's cached style serves both
     out = engine.stylize_tensor(content, stats)
     assert out.shape == (3, 45, 61) and 0 <= out.min() and out.max() <= 1
-    with torch.no_grad():  # alpha 0 is the decoded content, as with the quality model
+    with torch.no_grad():  # alpha 0 is the decoded content with no modulation, as with the quality model
         expected = engine.decoder(engine.encoder(content[None, :, :40, :56]))[0].clamp(0, 1)
+        targets, modulation = engine.condition(stats)
+        assert any(gamma.abs().sum() > 0 for gamma, _ in modulation)
+        by_hand = engine.decoder(stylize_taps(engine.encoder(content[None, :, :40, :56]), targets, range(4)),
+                                 modulation)[0].clamp(0, 1)
     torch.testing.assert_close(engine.stylize_tensor(content[:, :40, :56], stats, alpha=0.0), expected)
+    torch.testing.assert_close(engine.stylize_tensor(content[:, :40, :56], stats), by_hand)
+
+
+def test_fast_masks_give_each_region_its_styles_modulation(fast_file):
+    engine = Engine.load("fast", fast_file, device="cpu", precision="fp32")
+    content = to_tensor(gradient_image((48, 32), 1))
+    a, b = (engine.style_stats(to_tensor(gradient_image((40, 40), seed))) for seed in (2, 3))
+    everywhere, nowhere = torch.ones(32, 48), torch.zeros(32, 48)
+    torch.testing.assert_close(engine.stylize_tensor(content, [a, b], masks=[everywhere, nowhere]),
+                               engine.stylize_tensor(content, a))
+    torch.testing.assert_close(engine.stylize_tensor(content, [a, b], masks=[nowhere, everywhere]),
+                               engine.stylize_tensor(content, b))
 
 
 def test_fast_model_errors(tmp_path, fast_file):

@@ -96,7 +96,8 @@ def test_masks_give_each_region_its_style(skip_engine):
     left = torch.zeros(1, 1, 48, 64)
     left[..., :32] = 1
     before = s.encoder(content[None])
-    taps = s.stylize_features(before, [a, b], masks=torch.cat([left, 1 - left], dim=1))
+    taps, modulation, _ = s.stylize_features(before, [a, b], masks=torch.cat([left, 1 - left], dim=1))
+    assert modulation is None  # the quality decoder takes no modulation
     for level, tap in enumerate(taps):
         half = tap.shape[-1] // 2
         for side, style in ((slice(0, half), a), (slice(half, None), b)):

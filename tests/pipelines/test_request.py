@@ -28,7 +28,6 @@ def request(**fields):
     ({"styles": (), "style_name": "starry:nan"}, "finite number"),
     ({"styles": (), "style_name": "starry:0.5,wave:0.2"}, "must sum to 1"),
     ({"styles": (), "style_name": "starry", "preserve_color": True}, "need style images"),
-    ({"styles": (), "style_name": "starry", "model": "fast"}, "quality model only"),
     ({"styles": ()}, "either style images or a bank style"),
     ({"model": "tiny"}, "unknown model"),
     ({"content_size": -1}, "content_size must be 0 or more"),

@@ -1,19 +1,27 @@
-"""Training the fast model: distillation, the decoder phase, resume, growing a model file."""
-from dataclasses import replace
+"""Training the fast model: distillation, the teacher pool, the head's fit, phase 2, resume, warm starts."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 from conftest import gradient_image
+from safetensors.torch import save_file
 
 from stylize.errors import StylizeError
 from stylize.media.images import to_tensor
-from stylize.models.networks import FAST, Decoder, Encoder, NetworkShape
-from stylize.models.style_layers import AdaIN, mean_std
-from stylize.models.weights import load_fast
-from stylize.pipelines.engine import Engine
+from stylize.models.fast import StyledDecoder
+from stylize.models.networks import FAST, Decoder, Encoder
+from stylize.models.style_layers import mean_std, stylize_taps
+from stylize.models.weights import METADATA_KEY, load_encoder, load_fast, read_metadata
 from stylize.training.config import FastTrainConfig
-from stylize.training.fast import export_fast, grow_decoder, parse_decoder_convs, train_fast, widen_relu4_1
+from stylize.training.fast import export_fast, fit_head, train_fast
 from stylize.training.loop import load_checkpoint
+from stylize.training.teacher_pool import POOL_FILE, TeacherPool, to_bytes
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -25,106 +33,113 @@ def folders(tmp_path):
     return tmp_path
 
 
-def test_train_fast_distils_then_trains_the_decoder_and_resumes(folders, tmp_path):
-    cfg = dict(content_dir=str(folders / "content"), style_dir=str(folders / "style"), out=str(tmp_path / "run"),
-               encoder_iters=2, batch_size=2, image_size=40, crop_size=32, workers=0, save_every=2, device="cpu")
-    train_fast(FastTrainConfig(**cfg, iters=3))
+@pytest.fixture
+def run_config(folders, decoder_file, tmp_path):
+    return dict(content_dir=str(folders / "content"), style_dir=str(folders / "style"), out=str(tmp_path / "run"),
+                encoder_iters=2, batch_size=2, image_size=40, crop_size=32, workers=0, save_every=2, device="cpu",
+                teacher=str(decoder_file), pool_size=6)
+
+
+def test_train_fast_distils_then_learns_from_the_teacher_pool_and_resumes(run_config, tmp_path):
+    train_fast(FastTrainConfig(**run_config, iters=3))
     first = load_checkpoint(tmp_path / "run" / "checkpoint_00000003.pt")
-    assert first["kind"] == "fast" and set(first["losses"]) == {"content", "style"}
-    state = train_fast(FastTrainConfig(**cfg, iters=5, resume="auto"))
-    assert state["iteration"] == 5
-    # The student stopped learning when the decoder phase began.
+    assert first["kind"] == "fast" and set(first["losses"]) == {"pixel", "feature", "total"}
+    assert first["head_fitted"] and first["data"]["teacher_pool_pairs"] == 6
+    pool = torch.load(tmp_path / "run" / POOL_FILE, weights_only=True)
+    assert pool["contents"].shape == pool["outputs"].shape == (6, 3, 32, 32) and pool["contents"].dtype == torch.uint8
+    assert [m.shape for m in pool["means"]] == [(6, 64), (6, 128), (6, 256), (6, 512)]
+    made = (tmp_path / "run" / POOL_FILE).stat().st_mtime_ns
+    killed = tmp_path / "run" / ".teacher_pool.0123456789ab.pt"  # a pool writer killed before its rename
+    killed.write_bytes(b"half")
+    state = train_fast(FastTrainConfig(**run_config, iters=5, resume="auto"))
+    assert state["iteration"] == 5 and (tmp_path / "run" / POOL_FILE).stat().st_mtime_ns == made  # reused
+    assert not killed.exists()
+    # The student stopped learning when phase 2 began; the decoder and head go on.
     assert all(torch.equal(a, b) for a, b in zip(first["student"].values(), state["student"].values()))
-    assert any(not torch.equal(a, b) for a, b in zip(first["decoder"].values(), state["decoder"].values()))
+    changed = {k for k, v in first["decoder"].items() if not torch.equal(v, state["decoder"][k])}
+    assert any(k.startswith("net.") for k in changed) and any(k.startswith("head.") for k in changed)
     target = tmp_path / "fast.safetensors"
     meta = export_fast(tmp_path / "run" / "checkpoint_00000005.pt", target)
     assert (meta["encoder_iterations"], meta["decoder_iterations"]) == (2, 3)
     encoder, decoder = load_fast(target)
     assert encoder.shape == FAST and decoder.metadata["iterations"] == 5
-    # A new machine has only the shipped file: training goes on from it, counting on.
-    cfg.update(out=str(tmp_path / "again"), loss_net="vgg")
+    # A pool made by another teacher is not reused.
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / POOL_FILE).write_bytes((tmp_path / "run" / POOL_FILE).read_bytes())
+    other = train_fast(FastTrainConfig(**{**run_config, "out": str(tmp_path / "other"), "pool_size": 4}, iters=3))
+    assert torch.load(tmp_path / "other" / POOL_FILE, weights_only=True)["contents"].shape[0] == 4
+    assert other["iteration"] == 3
+
+
+def test_the_adain_losses_join_when_weighted(run_config):
+    state = train_fast(FastTrainConfig(**{**run_config, "encoder_iters": 0, "adain_weight": 0.5}, iters=1))
+    losses = state["losses"]
+    assert set(losses) == {"pixel", "feature", "content", "style", "total"}
+    expected = losses["pixel"] + losses["feature"] + 0.5 * (losses["content"] + 25 * losses["style"])
+    assert losses["total"] == pytest.approx(expected, rel=1e-5)
+
+
+def first_design_file(path):
+    """A slim encoder and a plain skip decoder with no head, as the first design's file was."""
+    torch.manual_seed(3)
+    encoder, decoder = Encoder(FAST), Decoder("skip", FAST)
+    state = {f"encoder.{k}": v for k, v in encoder.state_dict().items()}
+    state.update({f"decoder.{k}": v for k, v in decoder.state_dict().items()})
+    meta = {"iterations": 4, "shape": FAST.as_dict()}
+    save_file(state, str(path), metadata={METADATA_KEY: json.dumps(meta)})
+    return encoder, decoder
+
+
+def test_a_first_design_file_goes_on_with_a_fitted_head(run_config, tmp_path):
+    old = tmp_path / "first.safetensors"
+    encoder, decoder = first_design_file(old)
+    cfg = {**run_config, "init": str(old), "encoder_iters": 4}
     with pytest.raises(StylizeError, match="before the end of distillation"):
-        train_fast(FastTrainConfig(**{**cfg, "encoder_iters": 9}, iters=10, init=str(target)))
-    again = train_fast(FastTrainConfig(**cfg, iters=7, init=str(target)))
-    assert again["iteration"] == 7
-    assert all(torch.equal(a, b) for a, b in zip(encoder.state_dict().values(), again["student"].values()))
+        train_fast(FastTrainConfig(**{**cfg, "encoder_iters": 9}, iters=10))
+    with pytest.raises(StylizeError, match="not a readable safetensors file"):
+        train_fast(FastTrainConfig(**{**cfg, "init": str(tmp_path / "missing.safetensors")}, iters=5))
+    state = train_fast(FastTrainConfig(**cfg, iters=5))
+    assert state["iteration"] == 5 and state["head_fitted"]
+    assert all(torch.equal(v, state["student"][k]) for k, v in encoder.state_dict().items())
     # --finetune-encoder: the student learns in phase 2 too (not its fixed RGB preprocess).
-    cfg.update(out=str(tmp_path / "joint"), finetune_encoder=True)
-    joint = train_fast(FastTrainConfig(**cfg, iters=7, init=str(target)))
+    joint = train_fast(FastTrainConfig(**{**cfg, "out": str(tmp_path / "joint"), "finetune_encoder": True}, iters=5))
     changed = {k for k, v in encoder.state_dict().items() if not torch.equal(v, joint["student"][k])}
     assert changed and not any(k.startswith("preprocess") for k in changed)
-    with pytest.raises(StylizeError, match="needs --loss-net vgg"):
-        train_fast(FastTrainConfig(**{**cfg, "loss_net": "student"}, iters=7))
 
 
-def test_a_grown_decoder_computes_what_the_smaller_one_did():
+def test_the_fitted_head_reproduces_the_slim_encoders_own_adain():
+    """Fitted on a pool's styles, the head's tap targets are the slim encoder's own statistics
+    of those styles, and with its modulation at zero the output is the first design's."""
     torch.manual_seed(0)
-    encoder, decoder = Encoder(FAST), Decoder("skip", FAST)
-    for conv in decoder:  # biases that make the inputs of some blocks negative, as AdaIN's output is
-        if isinstance(conv, torch.nn.Conv2d):
-            torch.nn.init.normal_(conv.bias, std=0.5)
-    taps = [t - t.mean() for t in encoder(torch.rand(2, 3, 32, 40))]
-    deeper = NetworkShape(FAST.widths, FAST.encoder_convs, (2, 3, 2, 3))
-    grown = grow_decoder(decoder, deeper, taps)
-    assert grown.shape == deeper and len([m for m in grown if isinstance(m, torch.nn.Conv2d)]) == 10
-    assert len([m for m in decoder if isinstance(m, torch.nn.Conv2d)]) == 7
-    assert grown[1].bias.max() > 0  # relu4_1's new first conv shifts its (partly negative) input up
+    student, vgg = Encoder(FAST), load_encoder()
+    decoder = StyledDecoder(FAST)
+    styles = to_bytes(torch.stack([to_tensor(gradient_image((32, 32), seed)) for seed in range(12)]))
     with torch.no_grad():
-        torch.testing.assert_close(grown(taps), decoder(taps), atol=1e-5, rtol=0)
-    with pytest.raises(StylizeError, match="can only grow"):
-        grow_decoder(grown, FAST, taps)
-    assert parse_decoder_convs("2,2,3,3") == (2, 2, 3, 3)
-    for bad in ("2,2,3", "2,2,0,3", "a,b,c,d"):
-        with pytest.raises(StylizeError, match="four positive counts"):
-            parse_decoder_convs(bad)
-
-
-def test_a_widened_relu4_1_computes_what_the_narrow_one_did():
-    torch.manual_seed(0)
-    encoder, decoder = Encoder(FAST), Decoder("skip", FAST)
-    images = torch.rand(2, 3, 32, 40)
-
-    def stylised(encoder, decoder):
-        style = [mean_std(t) for t in encoder(images.flip(0))]
-        return decoder([AdaIN()(t, *s) for t, s in zip(encoder(images), style)])
-
-    wide_encoder, wide_decoder = widen_relu4_1(encoder, decoder, 192, images)
-    assert [t.shape[1] for t in wide_encoder(images)] == [16, 32, 64, 192]
-    assert wide_decoder.shape.decoder_widths == (16, 32, 64, 128)  # only the tap widens, not the decoder
-    first = [m for m in wide_decoder if isinstance(m, torch.nn.Conv2d)][0]
-    assert (first.in_channels, first.out_channels) == (192, 64) and not first.weight[:, 128:].any()
-    new_filters = wide_encoder.convs["conv4_1"].weight[128:]
-    assert new_filters.abs().sum() > 0  # random, so they can learn once the decoder reads them
+        vgg_stats = [mean_std(t) for t in vgg(styles.float() / 255)]
+    pool = TeacherPool(styles, styles, styles, tuple(m.flatten(1) for m, _ in vgg_stats),
+                       tuple(s.flatten(1) for _, s in vgg_stats), {})
+    fit_head(decoder.head, student, pool, torch.device("cpu"))
+    content = torch.rand(2, 3, 32, 32)
     with torch.no_grad():
-        torch.testing.assert_close(stylised(wide_encoder, wide_decoder), stylised(encoder, decoder), atol=1e-5, rtol=0)
-    with pytest.raises(StylizeError, match="below the model's 128; a model can only grow"):
-        widen_relu4_1(encoder, decoder, 64, images)
-    deeper = replace(wide_decoder.shape, decoder_convs=(2, 2, 2, 2))
-    with pytest.raises(StylizeError, match="deepen a model before widening it"):
-        grow_decoder(wide_decoder, deeper, wide_encoder(images))
+        own = [mean_std(t) for t in student(styles[:2].float() / 255)]
+        targets, modulation = decoder.condition([m[:2] for m, _ in vgg_stats], [s[:2] for _, s in vgg_stats])
+        for level in range(4):
+            torch.testing.assert_close(targets[level][0], own[level][0], rtol=0.02, atol=0.02)
+            torch.testing.assert_close(targets[level][1], own[level][1], rtol=0.02, atol=0.02)
+        assert all(not gamma.any() and not beta.any() for gamma, beta in modulation)
+        first = decoder.net(stylize_taps(student(content), dict(enumerate(own)), range(4)))
+        ours = decoder(stylize_taps(student(content), targets, range(4)), modulation)
+    torch.testing.assert_close(ours, first, rtol=0.05, atol=0.02)
 
 
-def test_train_fast_grows_a_shipped_model(folders, tmp_path, fast_file):
-    cfg = FastTrainConfig(content_dir=str(folders / "content"), style_dir=str(folders / "style"),
-                          out=str(tmp_path / "grow"), encoder_iters=0, iters=2, batch_size=2, image_size=40,
-                          crop_size=32, workers=0, save_every=2, device="cpu", loss_net="vgg",
-                          init=str(fast_file), decoder_convs="2,2,3,3", relu4_1_width=192)
-    grown = train_fast(cfg)["shape"]
-    assert (grown["decoder_convs"], grown["widths"]) == ([2, 2, 3, 3], [16, 32, 64, 192])
-    # Resuming reads the shape from the checkpoint; the exported file carries it to the engine.
-    state = train_fast(FastTrainConfig(**{**cfg.__dict__, "init": None, "decoder_convs": None, "relu4_1_width": 0,
-                                          "iters": 3, "resume": "auto"}))
-    assert state["iteration"] == 3
-    meta = export_fast(tmp_path / "grow" / "checkpoint_00000003.pt", tmp_path / "grown.safetensors")
-    engine = Engine.load("fast", tmp_path / "grown.safetensors", device="cpu", precision="fp32")
-    # What is exported is the moving average of the weights, not the last step's.
-    assert meta["weights"] == "moving average of the decoder phase's (decay 0.99)"
-    for name, module in (("decoder", engine.decoder), ("student", engine.encoder)):
-        exported = {k: v.contiguous() for k, v in module.state_dict().items()}
-        assert all(torch.equal(exported[k], v.contiguous()) for k, v in state["average"][name].items())
-    assert any(not torch.equal(v, state["average"]["decoder"][k]) for k, v in state["decoder"].items())
-    with pytest.raises(StylizeError, match="--ema-decay must be at least 0 and below 1, not 1.0"):
-        train_fast(FastTrainConfig(**{**cfg.__dict__, "ema_decay": 1.0}))
-    assert engine.decoder.shape.decoder_convs == (2, 2, 3, 3) and engine.encoder.shape.widths[3] == 192
-    assert engine.stylize_tensor(to_tensor(gradient_image((40, 32), 1)), engine.style_stats(
-        to_tensor(gradient_image((32, 32), 2)))).shape == (3, 32, 40)
+def test_the_gpu_recipe_trains_the_fast_model_on_the_cpu(folders, tmp_path):
+    env = {**os.environ, "MODEL": "fast", "DEVICE": "cpu", "ITERS": "1", "BATCH": "1", "WORKERS": "0", "POOL": "2",
+           "PYTHON": sys.executable}
+    result = subprocess.run(["scripts/train_gpu.sh", str(folders), str(tmp_path / "out")], cwd=REPO,
+                            capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    meta = read_metadata(tmp_path / "out" / "fast.safetensors")
+    assert meta["config"]["crop_size"] == 256 and meta["config"]["pool_size"] == 2
+    assert meta["config"]["adain_weight"] == 1 and set(meta["losses"]) == {"pixel", "feature", "content", "style",
+                                                                          "total"}
+    assert meta["iterations"] == read_metadata(REPO / "weights" / "fast.safetensors")["iterations"] + 1
