@@ -15,6 +15,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from stylize.models.style_layers import region_owner
+
 TAP_NAMES = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 RELU1_1, RELU2_1, RELU3_1, RELU4_1 = range(4)
 DOWNSCALE = 8  # relu4_1 is 1/8 of the input size
@@ -178,7 +180,7 @@ class Decoder(nn.Sequential):
 def modulate(x, gamma, beta, regions=None):
     """x * (1 + gamma) + beta, per channel, or per region of several styles (see Decoder.forward)."""
     if regions is not None:
-        owner = F.interpolate(regions, size=x.shape[-2:], mode="area").argmax(dim=1)
+        owner = region_owner(regions, x.shape[-2:])
         one_hot = F.one_hot(owner, regions.shape[1]).permute(0, 3, 1, 2).to(x.dtype)  # (1, K, h, w)
         gamma, beta = (torch.einsum("bkhw,kc->bchw", one_hot, t.to(x.dtype)) for t in (gamma, beta))
     return torch.addcmul(x + beta, x, gamma)

@@ -7,6 +7,7 @@ the affine comes from: the style image (AdaIN), or a bank of learned pairs that 
 """
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 EPS = 1e-5
 
@@ -56,6 +57,12 @@ class AdaIN(nn.Module):
         # (content - mean) / std * style_std + style_mean, as one fused multiply-add per element.
         scale = style_std / std
         return torch.addcmul(style_mean - mean * scale, content, scale)
+
+
+def region_owner(masks, size):
+    """(B, K, H, W) masks of K styles -> (B, h, w): the style whose mask is largest at each
+    position of a map of `size` (h, w). Every level and decoder conv asks this one rule."""
+    return F.interpolate(masks, size=size, mode="area").argmax(dim=1)
 
 
 def full_strength(alpha):

@@ -19,7 +19,7 @@ from stylize.device import pick_device
 from stylize.errors import StylizeError, check_stop
 from stylize.models.networks import DOWNSCALE
 from stylize.models.registry import model_spec
-from stylize.models.style_layers import EPS, AdaIN, full_strength, mean_std, stylize_taps
+from stylize.models.style_layers import EPS, AdaIN, full_strength, mean_std, region_owner, stylize_taps
 from stylize.models.weights import load_encoder
 from stylize.pipelines.tiling import ramp, spans
 
@@ -115,6 +115,7 @@ class Engine:
         self.adain = AdaIN()
         self.max_untiled_pixels, self.tile, self.overlap = max_untiled_pixels, tile, overlap
         self.model = model
+        self._last_condition = (None, None, None)  # (style, alpha, condition): frames reuse their style's
 
     @classmethod
     def load(cls, model="quality", decoder_path=None, vgg_path=None, device="auto", precision="auto"):
@@ -194,10 +195,19 @@ class Engine:
     def condition(self, style, alpha=1.0):
         """StyleStats -> what the decoder takes from it: AdaIN targets {level: (mean, std)} at the
         levels it stylises, and its convolutions' modulation (None for the quality model), which
-        alpha scales as it mixes the taps: alpha 0 leaves the decoder as it is."""
+        alpha scales as it mixes the taps: alpha 0 leaves the decoder as it is.
+
+        Work per style, not per frame: the last style's (the same StyleStats object, the same
+        number alpha) is kept, so a video or camera stream runs the fast model's head once."""
+        last_style, last_alpha, last = self._last_condition
+        if style is last_style and not torch.is_tensor(alpha) and alpha == last_alpha:
+            return last
         means, stds = ([None if t is None else t.to(self.device) for t in ts] for ts in (style.means, style.stds))
         with torch.autocast(self.device.type, enabled=False):  # a few small matrix products, kept in float32
-            return self.decoder.condition(means, stds, alpha)
+            conditioned = self.decoder.condition(means, stds, alpha)
+        if not torch.is_tensor(alpha):
+            self._last_condition = (style, alpha, conditioned)  # one tuple: other threads see all of it or none
+        return conditioned
 
     def stylize_features(self, taps, style, masks=None, alpha=1.0, content_stats=None):
         """Encoder taps -> (the taps the decoder gets, its modulation, its regions): AdaIN at every
@@ -215,7 +225,7 @@ class Engine:
         out = list(taps)
         for level in self.stylised_levels:
             feat = taps[level]
-            owner = F.interpolate(masks, size=feat.shape[-2:], mode="area").argmax(dim=1, keepdim=True)
+            owner = region_owner(masks, feat.shape[-2:])[:, None]
             target = torch.zeros_like(feat)
             for k, (targets, _) in enumerate(conditions):
                 region = (owner == k).to(feat.dtype)
