@@ -128,7 +128,7 @@ def train_fast(args):
 
 def export(args):
     spec, meta = export_checkpoint(args.checkpoint, args.output, half=args.half)
-    print(f"wrote {args.output} ({spec.name} model, {meta['iterations']} iterations)")
+    print(f"wrote {args.output} ({spec.name} model, {meta['iterations']} iterations, weights: {meta['weights']})")
 
 
 def export_onnx(args):

@@ -157,6 +157,7 @@ def build_parser():
         "out": "checkpoints, samples and TensorBoard logs", "iters": "training iterations",
         "batch_size": "content/style pairs per step", "lr": "Adam learning rate", "lr_decay": "inverse decay per step",
         "warmup": "linear learning-rate ramp over this run's first N steps (for --init)",
+        "ema_decay": "the exported weights are their moving average with this decay (0: the last step's)",
         "content_weight": "content loss weight", "style_weight": "style loss weight",
         "image_size": "shorter side before cropping", "crop_size": "training crop side",
         "architecture": "plain (default): the paper's decoder; skip: also fed the AdaIN-aligned relu1_1-relu3_1; "
@@ -170,7 +171,8 @@ def build_parser():
     tr.set_defaults(run=commands.train)
 
     ex = sub.add_parser("export", help="checkpoint -> decoder .safetensors")
-    ex.add_argument("checkpoint", type=Path)
+    ex.add_argument("checkpoint", type=Path, nargs="+",
+                    help="a checkpoint, or several of one decoder run: their weights' mean is exported")
     ex.add_argument("output", type=Path)
     ex.add_argument("--half", action="store_true", help="store fp16 weights (half the size)")
     ex.set_defaults(run=commands.export)

@@ -82,13 +82,14 @@ def spec_for_checkpoint(checkpoint):
     raise StylizeError(f"checkpoint of unknown kind {kind!r}")
 
 
-def export_checkpoint(checkpoint_path, out_path, half=False):
-    """A training checkpoint of any model -> that model's weight file; returns (spec, metadata).
-    The training module that knows the checkpoint is imported only here, when asked."""
+def export_checkpoint(checkpoint_paths, out_path, half=False):
+    """Training checkpoints of any model (one, or several of one run to average) -> that model's
+    weight file; returns (spec, metadata). The training module that knows the checkpoint is
+    imported only here, when asked."""
     import importlib
 
     from stylize.training.loop import load_checkpoint
 
-    spec = spec_for_checkpoint(load_checkpoint(checkpoint_path))
+    spec = spec_for_checkpoint(load_checkpoint(checkpoint_paths[0]))
     module, function = spec.exporter.split(":")
-    return spec, getattr(importlib.import_module(module), function)(checkpoint_path, out_path, half=half)
+    return spec, getattr(importlib.import_module(module), function)(checkpoint_paths, out_path, half=half)

@@ -22,6 +22,7 @@ from stylize.media.images import to_image
 from stylize.models.networks import RELU4_1, Decoder
 from stylize.models.style_layers import mean_std, stylize_taps
 from stylize.models.weights import atomic_write, load_decoder, load_encoder, save_decoder
+from stylize.training.averaging import WeightAverage
 from stylize.training.config import TrainConfig
 from stylize.training.data import endless_loader
 from stylize.training.loop import TrainingLoop, load_checkpoint, remove_stale_temporaries, resume_path
@@ -124,11 +125,13 @@ def train(cfg: TrainConfig, command=""):
     levels = decoder.reads
     optimizer = torch.optim.Adam(decoder.parameters(), lr=cfg.lr)
     scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and device.type == "cuda")
+    average = WeightAverage({"decoder": decoder}, cfg.ema_decay)  # exported instead of the weights
     start = 0
     if checkpoint is not None:
         start = checkpoint["iteration"]
         optimizer.load_state_dict(checkpoint["optimizer"])
         scaler.load_state_dict(checkpoint["scaler"])
+        average.load(checkpoint.get("average"))  # older checkpoints have none: it starts here
         torch.set_rng_state(checkpoint["rng"]["torch"])
     model = DistributedDataParallel(decoder) if world > 1 else decoder
     amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
@@ -165,6 +168,7 @@ def train(cfg: TrainConfig, command=""):
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
+        average.update()
         last.update(content=content, style=style, output=output.detach(), lr=lr)
         return {"content": content_loss.item(), "style": style_loss.item(), "total": loss.item()}
 
@@ -188,7 +192,7 @@ def train(cfg: TrainConfig, command=""):
 
     def state(iteration, losses):
         return {"iteration": iteration, "architecture": decoder.architecture, "decoder": decoder.state_dict(),
-                "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
+                "average": average.state(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
                 "rng": {"torch": torch.get_rng_state()}, "config": asdict(cfg), "command": command,
                 "losses": losses, "data": data,
                 "history": {**history, "seconds": history.get("seconds", 0.0) + loop.seconds,
@@ -204,16 +208,31 @@ def train(cfg: TrainConfig, command=""):
     return state(iteration, losses) if main else None
 
 
-def export(checkpoint_path, out_path, half=False):
-    """Checkpoint -> decoder safetensors with the training story in its metadata."""
-    ckpt = load_checkpoint(checkpoint_path)
+def export(checkpoint_paths, out_path, half=False):
+    """Checkpoints of one run -> decoder safetensors with the training story in its metadata.
+
+    Each checkpoint gives its moving average (stylize/training/averaging.py), or its weights if it
+    has none. Several checkpoints are averaged too (their mean, as in stochastic weight averaging,
+    Izmailov et al. 2018). The story is the newest checkpoint's.
+    """
+    ckpts = sorted((load_checkpoint(p) for p in checkpoint_paths), key=lambda c: c["iteration"])
+    ckpt = ckpts[-1]
+    for path, other in zip(checkpoint_paths, ckpts):
+        if other.get("kind", "decoder") != "decoder" or other["architecture"] != ckpt["architecture"]:
+            raise StylizeError(f"checkpoints to average must come from one decoder run; {path} does not match")
+    weights = [(c.get("average") or {}).get("decoder", c["decoder"]) for c in ckpts]
     decoder = Decoder(ckpt["architecture"])
-    decoder.load_state_dict(ckpt["decoder"])
+    decoder.load_state_dict({name: torch.stack([w[name].float() for w in weights]).mean(0) for name in weights[0]})
     history = ckpt["history"]
+    iterations = [history.get("iterations_before", 0) + c["iteration"] for c in ckpts]
+    kinds = {f"moving average (decay {c['config']['ema_decay']})" if c.get("average") else "weights" for c in ckpts}
     metadata = {
         "model": "AdaIN decoder (Huang & Belongie 2017)",
         "architecture": decoder.architecture,
-        "iterations": history.get("iterations_before", 0) + ckpt["iteration"],
+        "iterations": iterations[-1],
+        "weights": f"iteration {iterations[0]}'s {kinds.pop()}" if len(ckpts) == 1 else
+                   f"mean of {len(ckpts)} checkpoints' {' and '.join(sorted(kinds))} "
+                   f"(iterations {', '.join(map(str, iterations))})",
         "train_seconds": round(history.get("seconds_before", 0.0) + history.get("seconds", 0.0), 1),
         "train_cpu_seconds": round(history.get("cpu_seconds_before", 0.0) + history.get("cpu_seconds", 0.0), 1),
         "losses": ckpt["losses"],
@@ -224,5 +243,3 @@ def export(checkpoint_path, out_path, half=False):
     }
     save_decoder(out_path, decoder, metadata, half=half)
     return metadata
-
-

@@ -26,7 +26,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import load_file
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from stylize.device import pick_device
 from stylize.errors import StylizeError
@@ -36,6 +35,7 @@ from stylize.models.networks import FAST, RELU2_1, Encoder, NetworkShape
 from stylize.models.style_layers import mean_std, stylize_taps
 from stylize.models.weights import load_encoder, load_fast, read_metadata, save_fast
 from stylize.pipelines.engine import Engine
+from stylize.training.averaging import WeightAverage
 from stylize.training.config import FastTrainConfig
 from stylize.training.data import endless_loader
 from stylize.training.loop import TrainingLoop, load_checkpoint, remove_stale_temporaries, resume_path
@@ -147,8 +147,8 @@ class FastTrainer:
     def __init__(self, cfg: FastTrainConfig, command=""):
         if not 0 <= cfg.encoder_iters <= cfg.iters:
             raise StylizeError("encoder_iters must be between 0 and iters")
-        if not 0 <= cfg.ema_decay < 1:
-            raise StylizeError(f"--ema-decay must be at least 0 and below 1, not {cfg.ema_decay}")
+        if not (cfg.pixel_weight or cfg.feature_weight or cfg.adain_weight):
+            raise StylizeError("phase 2 needs a loss: set --pixel-weight, --feature-weight or --adain-weight above 0")
         if cfg.pool_size < cfg.batch_size:
             raise StylizeError(f"--pool-size must be at least --batch-size ({cfg.batch_size})")
         self.cfg, self.command = cfg, command
@@ -169,7 +169,8 @@ class FastTrainer:
         self.projection = projections(self.shape).to(self.device)
         self.decoder = StyledDecoder(self.shape).to(self.device, memory_format=torch.channels_last)
         self.head_fitted = False  # the head's tap targets fitted (at the start of phase 2), or trained
-        self.averaged = None  # AveragedModel of the student and decoder (phase 2), from its first step
+        # exported instead of the weights; its first update is phase 2's first step
+        self.average = WeightAverage({"student": self.student, "decoder": self.decoder}, cfg.ema_decay)
         self.encoder_optimizer = torch.optim.Adam([*self.student.parameters(), *self.projection.parameters()],
                                                   cfg.distil_lr)
         self.decoder_optimizer = torch.optim.Adam([
@@ -189,11 +190,7 @@ class FastTrainer:
             getattr(self, name).load_state_dict(ckpt[name])
         torch.set_rng_state(ckpt["rng"])
         self.start, self.history, self.head_fitted = ckpt["iteration"], ckpt["history"], ckpt["head_fitted"]
-        if ckpt.get("average") is not None:
-            self.averaged = self._averaged_model()
-            for name, state in ckpt["average"].items():
-                self.averaged.module[name].load_state_dict(state)
-            self.averaged.n_averaged.fill_(1)
+        self.average.load(ckpt.get("average"))
 
     def _warm_start(self, path, encoder, decoder, head_trained):
         """Go on from a fast model file: its slim encoder and decoder (and head, if it has one),
@@ -212,7 +209,7 @@ class FastTrainer:
 
     def state(self, iteration, losses, loop):
         return {"kind": "fast", "shape": self.shape.as_dict(), "iteration": iteration, "losses": losses,
-                "config": asdict(self.cfg), "command": self.command, "average": self.average(),
+                "config": asdict(self.cfg), "command": self.command, "average": self.average.state(),
                 "head_fitted": self.head_fitted, "rng": torch.get_rng_state(), "data": self.data,
                 "history": {"seconds": self.history["seconds"] + loop.seconds,
                             "cpu_seconds": self.history["cpu_seconds"] + loop.cpu_seconds},
@@ -256,12 +253,16 @@ class FastTrainer:
     def losses(self, content, output, teacher, stats):
         """{name: loss} of phase 2 (see the module's docstring); the weighted sum is `total`."""
         cfg = self.cfg
-        losses = {"pixel": F.l1_loss(output, teacher)}
-        with torch.no_grad():
-            teacher_taps = self.vgg(teacher, depth=FEATURE_DEPTH)
-        losses["feature"] = sum(F.mse_loss(ours.float(), theirs.float())
-                                for ours, theirs in zip(self.vgg(output, depth=FEATURE_DEPTH), teacher_taps))
-        total = cfg.pixel_weight * losses["pixel"] + cfg.feature_weight * losses["feature"]
+        losses, total = {}, 0.0  # a term whose weight is 0 is not computed: its VGG pass would cost for nothing
+        if cfg.pixel_weight:
+            losses["pixel"] = F.l1_loss(output, teacher)
+            total = total + cfg.pixel_weight * losses["pixel"]
+        if cfg.feature_weight:
+            with torch.no_grad():
+                teacher_taps = self.vgg(teacher, depth=FEATURE_DEPTH)
+            losses["feature"] = sum(F.mse_loss(ours.float(), theirs.float())
+                                    for ours, theirs in zip(self.vgg(output, depth=FEATURE_DEPTH), teacher_taps))
+            total = total + cfg.feature_weight * losses["feature"]
         if cfg.adain_weight:
             style_stats = list(zip(stats.means, stats.stds))
             with torch.no_grad():
@@ -287,31 +288,8 @@ class FastTrainer:
         losses["total"].backward()
         for optimizer in optimizers:
             optimizer.step()
-        self._update_average()
+        self.average.update()
         return {name: value.item() for name, value in losses.items()}
-
-    def _averaged(self):
-        return nn.ModuleDict({"student": self.student, "decoder": self.decoder})
-
-    def _averaged_model(self):
-        return AveragedModel(self._averaged(), multi_avg_fn=get_ema_multi_avg_fn(self.cfg.ema_decay))
-
-    @torch.no_grad()
-    def _update_average(self):
-        """Exponential moving average of the weights (Polyak averaging, torch's AveragedModel: its
-        first update copies them). At batch 8 they wander around the minimum from step to step;
-        their average sits nearer it, and it is what gets exported."""
-        if not self.cfg.ema_decay:
-            return
-        if self.averaged is None:
-            self.averaged = self._averaged_model()
-        self.averaged.update_parameters(self._averaged())
-
-    def average(self):
-        """The averaged weights as {"student": state dict, "decoder": state dict}, or None."""
-        if self.averaged is None:
-            return None
-        return {name: module.state_dict() for name, module in self.averaged.module.items()}
 
     def _loaders(self, seed, start):
         """Endless (content, style) batch iterators of the run's folders, from iteration `start`."""
@@ -374,12 +352,15 @@ def train_fast(cfg: FastTrainConfig, command=""):
     return FastTrainer(cfg, command).run()
 
 
-def export_fast(checkpoint_path, out_path, half=False):
+def export_fast(checkpoint_paths, out_path, half=False):
     """A fast-model checkpoint -> the shipped safetensors file (slim encoder + StyledDecoder with
     its head), in float32: the file is small, and CPUs run it in float32."""
     if half:
         raise StylizeError("the fast model is stored in float32; export it without --half")
-    ckpt = load_checkpoint(checkpoint_path)
+    if len(checkpoint_paths) != 1:
+        raise StylizeError("a fast-model checkpoint already holds its weights' moving average (--ema-decay): "
+                           "export one checkpoint")
+    ckpt = load_checkpoint(checkpoint_paths[0])
     shape = NetworkShape.from_dict(ckpt["shape"])
     student, decoder = Encoder(shape), StyledDecoder(shape)
     weights = ckpt.get("average") or {"student": ckpt["student"], "decoder": ckpt["decoder"]}

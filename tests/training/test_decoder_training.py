@@ -9,6 +9,7 @@ import pytest
 import torch
 from conftest import gradient_image
 
+from stylize.cli.main import main
 from stylize.errors import StylizeError
 from stylize.models.networks import Decoder
 from stylize.models.style_layers import mean_std
@@ -61,6 +62,20 @@ def test_resume_continues_bit_for_bit(folders, tmp_path):
     assert resumed["iteration"] == 4
     for key, value in decoder_weights(straight).items():
         assert torch.equal(resumed["decoder"][key], value), key
+    for key, value in straight["average"]["decoder"].items():  # the moving average goes on as it was
+        assert torch.equal(resumed["average"]["decoder"][key], value), key
+
+
+def test_the_moving_average_of_the_weights_is_kept_and_exported(folders, tmp_path):
+    train(config(folders, tmp_path / "run", iters=2, save_every=1, ema_decay=0.5))
+    first, second = (torch.load(tmp_path / "run" / f"checkpoint_{i:08d}.pt", weights_only=True) for i in (1, 2))
+    name = next(n for n in first["decoder"] if not torch.equal(first["decoder"][n], second["decoder"][n]))
+    assert torch.equal(first["average"]["decoder"][name], first["decoder"][name])  # the first update copies
+    expected = 0.5 * first["decoder"][name] + 0.5 * second["decoder"][name]
+    assert torch.allclose(second["average"]["decoder"][name], expected)
+    meta = export([tmp_path / "run" / "checkpoint_00000002.pt"], tmp_path / "d.safetensors")
+    assert meta["weights"] == "iteration 2's moving average (decay 0.5)"
+    assert torch.allclose(load_decoder(tmp_path / "d.safetensors").state_dict()[name], expected)
 
 
 def test_sampler_depends_only_on_iteration():
@@ -102,21 +117,45 @@ def test_empty_folder_is_a_clear_error(tmp_path):
 def test_export_writes_safetensors_with_metadata_that_transfer_reads(folders, tmp_path):
     train(config(folders, tmp_path / "run", iters=2))
     target = tmp_path / "decoder.safetensors"
-    export(newest_checkpoint(tmp_path / "run"), target, half=True)
+    export([newest_checkpoint(tmp_path / "run")], target, half=True)
     meta = read_metadata(target)
     assert meta["architecture"] == "skip" and meta["iterations"] == 2 and meta["dtype"] == "float16"
     assert meta["data"]["content_images"] == 4 and meta["data"]["style_images"] == 4
     assert set(meta["losses"]) == {"content", "style", "total"}
+    assert meta["weights"] == "iteration 2's moving average (decay 0.995)"
     assert load_decoder(target).architecture == "skip"
+
+
+def test_export_averages_the_weights_of_several_checkpoints(folders, tmp_path, capsys):
+    train(config(folders, tmp_path / "run", iters=2, save_every=1, ema_decay=0))  # checkpoints without an average
+    first, second = (tmp_path / "run" / f"checkpoint_{i:08d}.pt" for i in (1, 2))
+    assert main(["export", str(second), str(first), str(tmp_path / "mean.safetensors")]) == 0
+    assert "weights: mean of 2 checkpoints' weights (iterations 1, 2)" in capsys.readouterr().out
+    meta = read_metadata(tmp_path / "mean.safetensors")
+    assert meta["iterations"] == 2 and meta["weights"] == "mean of 2 checkpoints' weights (iterations 1, 2)"
+    averaged = load_decoder(tmp_path / "mean.safetensors").state_dict()
+    ones = [torch.load(p, weights_only=True)["decoder"] for p in (first, second)]
+    name = next(n for n in averaged if not torch.equal(ones[0][n], ones[1][n]))  # a weight that moved
+    assert torch.allclose(averaged[name], (ones[0][name] + ones[1][name]) / 2)
+
+
+def test_export_refuses_to_average_checkpoints_of_other_runs(folders, tmp_path, capsys):
+    train(config(folders, tmp_path / "skip", iters=1))
+    train(config(folders, tmp_path / "plain", iters=1, architecture="plain"))
+    code = main(["export", str(newest_checkpoint(tmp_path / "skip")), str(newest_checkpoint(tmp_path / "plain")),
+                 str(tmp_path / "mean.safetensors")])
+    err = capsys.readouterr().err
+    assert code == 2 and "must come from one decoder run" in err and "Traceback" not in err
+    assert not (tmp_path / "mean.safetensors").exists()
 
 
 def test_warm_start_continues_the_iteration_count(folders, tmp_path):
     train(config(folders, tmp_path / "run", iters=2))
-    export(newest_checkpoint(tmp_path / "run"), tmp_path / "d.safetensors")
+    export([newest_checkpoint(tmp_path / "run")], tmp_path / "d.safetensors")
     # Warm-starting may rewire the same weights as another architecture (here skip -> skip3).
     state = train(config(folders, tmp_path / "more", iters=2, init=str(tmp_path / "d.safetensors"),
                          architecture="skip3"))
-    export(newest_checkpoint(tmp_path / "more"), tmp_path / "d2.safetensors")
+    export([newest_checkpoint(tmp_path / "more")], tmp_path / "d2.safetensors")
     meta = read_metadata(tmp_path / "d2.safetensors")
     assert meta["iterations"] == 4 and meta["architecture"] == "skip3"
     assert state["history"]["init"] == str(tmp_path / "d.safetensors")
@@ -223,7 +262,7 @@ def test_a_short_amp_warm_start_does_not_raise_the_loss(folders, tmp_path, encod
         return content_loss.item() + 10 * style_loss.item()
 
     train(config(folders, tmp_path / "more", iters=4, lr=1e-5, warmup=2, amp=True, save_every=4, init=str(shipped)))
-    export(newest_checkpoint(tmp_path / "more"), tmp_path / "d.safetensors")
+    export([newest_checkpoint(tmp_path / "more")], tmp_path / "d.safetensors")
     assert score(load_decoder(tmp_path / "d.safetensors")) <= 1.02 * score(load_decoder(shipped))
 
 

@@ -59,7 +59,7 @@ def test_train_fast_distils_then_learns_from_the_teacher_pool_and_resumes(run_co
     changed = {k for k, v in first["decoder"].items() if not torch.equal(v, state["decoder"][k])}
     assert any(k.startswith("net.") for k in changed) and any(k.startswith("head.") for k in changed)
     target = tmp_path / "fast.safetensors"
-    meta = export_fast(tmp_path / "run" / "checkpoint_00000005.pt", target)
+    meta = export_fast([tmp_path / "run" / "checkpoint_00000005.pt"], target)
     assert (meta["encoder_iterations"], meta["decoder_iterations"]) == (2, 3)
     encoder, decoder = load_fast(target)
     assert encoder.shape == FAST and decoder.metadata["iterations"] == 5
@@ -143,3 +143,14 @@ def test_the_gpu_recipe_trains_the_fast_model_on_the_cpu(folders, tmp_path):
     assert meta["config"]["adain_weight"] == 1 and set(meta["losses"]) == {"pixel", "feature", "content", "style",
                                                                           "total"}
     assert meta["iterations"] == read_metadata(REPO / "weights" / "fast.safetensors")["iterations"] + 1
+
+
+def test_fast_export_takes_one_checkpoint(tmp_path):
+    with pytest.raises(StylizeError, match="export one checkpoint"):
+        export_fast([tmp_path / "a.pt", tmp_path / "b.pt"], tmp_path / "fast.safetensors")
+
+
+def test_phase_2_needs_a_loss(tmp_path):
+    cfg = FastTrainConfig(content_dir="c", style_dir="s", out=str(tmp_path), pixel_weight=0, feature_weight=0)
+    with pytest.raises(StylizeError, match="phase 2 needs a loss"):
+        train_fast(cfg)
