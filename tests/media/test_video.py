@@ -2,6 +2,7 @@
 from fractions import Fraction
 
 import av
+import cv2
 import numpy as np
 import pytest
 from conftest import gradient_image, make_video
@@ -9,7 +10,7 @@ from PIL import Image
 
 from stylize.cli.main import main
 from stylize.media.images import scaled_size
-from stylize.media.temporal import FlowStabiliser, pan_error, pan_frames
+from stylize.media.temporal import FlowStabiliser, low_pass, pan_error, pan_frames
 from stylize.media.video import probe
 from stylize.pipelines.engine import Engine
 from stylize.pipelines.frames import FrameStylizer
@@ -105,6 +106,14 @@ def test_pan_error_is_zero_for_a_stable_result_and_lower_with_the_stabiliser(fas
     assert pan_error(stabilised, 2) < 0.8 * pan_error(independent, 2)
     # The first frame has nothing to carry forward: it is the network's own result.
     assert np.array_equal(stabilised[0], independent[0])
+
+
+def test_the_low_pass_of_the_detail_restore_is_close_to_a_full_size_gaussian_blur():
+    image = np.array(gradient_image((40, 32), seed=3).resize((171, 128), Image.BICUBIC)).astype(np.float32)
+    image += np.random.default_rng(0).normal(0, 20, image.shape).astype(np.float32)  # detail to keep apart
+    blurred, exact = low_pass(image, 8.0), cv2.GaussianBlur(image, (0, 0), 8.0)
+    assert blurred.shape == image.shape and blurred.dtype == np.float32
+    assert np.abs(blurred - exact).mean() < 0.1 * np.abs(image - exact).mean()
 
 
 def to_style(img):
