@@ -96,8 +96,10 @@ class _Writer:
             video_in.thread_type = "AUTO"
             audio_in = src.streams.audio[0] if src.streams.audio else None
             width, height = self.stylizer.output_size(info.width, info.height)
+            # veryfast: at 256 px x264's "medium" took 45 ms a frame against 27 while sharing the cores with
+            # the network, for 1 dB more PSNR at crf 18 (38.9 against 37.9 on a pan over a photo)
             self.video_out = dst.add_stream("libx264", rate=video_in.average_rate or video_in.guessed_rate or 25,
-                                            options={"crf": "18", "preset": "medium"})
+                                            options={"crf": "18", "preset": "veryfast"})
             self.video_out.width, self.video_out.height, self.video_out.pix_fmt = width, height, "yuv420p"
             self.video_out.codec_context.time_base = video_in.time_base
             if info.rotation:
