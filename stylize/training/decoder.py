@@ -215,9 +215,10 @@ def export(checkpoint_paths, out_path, half=False):
     has none. Several checkpoints are averaged too (their mean, as in stochastic weight averaging,
     Izmailov et al. 2018). The story is the newest checkpoint's.
     """
-    ckpts = sorted((load_checkpoint(p) for p in checkpoint_paths), key=lambda c: c["iteration"])
+    loaded = sorted(((load_checkpoint(p), p) for p in checkpoint_paths), key=lambda pair: pair[0]["iteration"])
+    ckpts = [c for c, _ in loaded]
     ckpt = ckpts[-1]
-    for path, other in zip(checkpoint_paths, ckpts):
+    for other, path in loaded:  # each error names its own file, whatever the order given
         if other.get("kind", "decoder") != "decoder" or other["architecture"] != ckpt["architecture"]:
             raise StylizeError(f"checkpoints to average must come from one decoder run; {path} does not match")
     weights = [(c.get("average") or {}).get("decoder", c["decoder"]) for c in ckpts]
