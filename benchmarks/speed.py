@@ -63,9 +63,15 @@ def cpu_description():
 
 
 def machine(device):
+    """The device, and on a CPU the instruction set torch's kernels use: lower than the CPU's own
+    where ATEN_CPU_CAPABILITY and ONEDNN_MAX_CPU_ISA cap it (to measure an AVX2-only CPU's code
+    paths on a newer one), which also turns bf16 autocast off."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"{cpu_description()}, {torch.get_num_threads()} threads, {os.cpu_count()} cores"
+    kernels = torch.backends.cpu.get_cpu_capability()
+    onednn = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    return (f"{cpu_description()}, {torch.get_num_threads()} threads, {os.cpu_count()} cores, kernels {kernels}"
+            + (f" (oneDNN at most {onednn})" if onednn else ""))
 
 
 def rss_mb():

@@ -16,6 +16,9 @@ from stylize.training.config import BankTrainConfig, FastTrainConfig, TrainConfi
 
 from . import commands
 
+# one wording for both trainers' --amp
+AMP_HELP = "mixed precision (fp16 + grad scaler on CUDA, bf16 on CPU: pays where the CPU has native bf16)"
+
 
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one `error:` line and exit status 2."""
@@ -163,7 +166,7 @@ def build_parser():
         "architecture": "plain (default): the paper's decoder; skip: also fed the AdaIN-aligned relu1_1-relu3_1; "
                         "skip3: also fed relu3_1. With --init, the file's architecture unless given",
         "workers": "data loading processes", "threads": "torch CPU threads (0: torch default)",
-        "amp": "mixed precision (fp16 + grad scaler on CUDA, bf16 on CPU)", "save_every": "checkpoint every N steps",
+        "amp": AMP_HELP, "save_every": "checkpoint every N steps",
         "time_limit": "stop (with a checkpoint) after this many seconds of this run; 0: no limit",
         "sample_every": "sample grid every N steps", "resume": "checkpoint path, or 'auto' for the newest in --out",
         "init": "warm-start from decoder weights (.safetensors or decoder.pth)", "seed": "random seed",
@@ -223,6 +226,7 @@ def build_parser():
         "style_weight": "style loss weight inside the AdaIN losses",
         "image_size": "shorter side before cropping", "crop_size": "training crop side",
         "finetune_encoder": "phase 2 trains the slim encoder too",
+        "amp": f"phase 2 in {AMP_HELP}",
         "init": "warm-start from a fast model file (this design's, or a slim network without a head)",
         "ema_decay": "the exported weights are their moving average with this decay (0: the last step's)",
         "workers": "data loading processes",

@@ -82,7 +82,8 @@ def test_pool_from_a_bank(decoder_file, fast_file, tmp_path):
     levels = stylizer.engine.stylised_levels
     path = tmp_path / "bank.safetensors"
     save_bank(path, StyleBank.from_stats(["one", "two"], stats, levels), {"note": "test"})
-    aug = StyleAugment(["two"], model="quality", weights=decoder_file, bank=path, p=1.0, alpha=1.0, device="cpu")
+    aug = StyleAugment(["two"], model="quality", weights=decoder_file, bank=path, p=1.0, alpha=1.0, device="cpu",
+                       precision="fp32")
     assert aug.num_styles == 1
     out = aug(images(2))
     expected = stylizer.engine.stylize_tensor(images(2), stats[1])

@@ -82,6 +82,7 @@ class FastTrainConfig:
     image_size: int = 256
     crop_size: int = 128
     finetune_encoder: bool = False  # phase 2 also trains the slim encoder
+    amp: bool = False  # phase 2 in mixed precision (stylize/training/precision.py)
     init: str | None = None  # warm start from a fast model file (this design's, or a first-design slim network)
     ema_decay: float = 0.99  # exported weights: this moving average over phase 2 (0: the last step's)
     workers: int = 1

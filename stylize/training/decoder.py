@@ -27,6 +27,7 @@ from stylize.training.config import TrainConfig
 from stylize.training.data import endless_loader
 from stylize.training.loop import TrainingLoop, load_checkpoint, remove_stale_temporaries, resume_path
 from stylize.training.losses import inverse_decay, style_losses
+from stylize.training.precision import MixedPrecision
 
 log = logging.getLogger(__name__)
 
@@ -124,17 +125,16 @@ def train(cfg: TrainConfig, command=""):
     decoder = decoder.to(device, memory_format=torch.channels_last).train()
     levels = decoder.reads
     optimizer = torch.optim.Adam(decoder.parameters(), lr=cfg.lr)
-    scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and device.type == "cuda")
+    precision = MixedPrecision(cfg.amp, device)
     average = WeightAverage({"decoder": decoder}, cfg.ema_decay)  # exported instead of the weights
     start = 0
     if checkpoint is not None:
         start = checkpoint["iteration"]
         optimizer.load_state_dict(checkpoint["optimizer"])
-        scaler.load_state_dict(checkpoint["scaler"])
+        precision.load_state_dict(checkpoint["scaler"])
         average.load(checkpoint.get("average"))  # older checkpoints have none: it starts here
         torch.set_rng_state(checkpoint["rng"]["torch"])
     model = DistributedDataParallel(decoder) if world > 1 else decoder
-    amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
 
     load = dict(image_size=cfg.image_size, crop_size=cfg.crop_size, batch_size=cfg.batch_size, workers=cfg.workers,
                 start=start, rank=rank, world=world)
@@ -159,15 +159,12 @@ def train(cfg: TrainConfig, command=""):
         lr = learning_rate(cfg, iteration, history["iterations_before"])
         for group in optimizer.param_groups:
             group["lr"] = lr
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=cfg.amp):
+        with precision.autocast():
             content_loss, style_loss, output = adain_losses(encoder, model, content, style, levels)
         loss = cfg.content_weight * content_loss + cfg.style_weight * style_loss
         if not torch.isfinite(loss):
             raise StylizeError(f"loss became {loss.item()} at iteration {iteration}; lower --lr or drop --amp")
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
+        precision.step(loss, [optimizer])
         average.update()
         last.update(content=content, style=style, output=output.detach(), lr=lr)
         return {"content": content_loss.item(), "style": style_loss.item(), "total": loss.item()}
@@ -192,7 +189,7 @@ def train(cfg: TrainConfig, command=""):
 
     def state(iteration, losses):
         return {"iteration": iteration, "architecture": decoder.architecture, "decoder": decoder.state_dict(),
-                "average": average.state(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
+                "average": average.state(), "optimizer": optimizer.state_dict(), "scaler": precision.state_dict(),
                 "rng": {"torch": torch.get_rng_state()}, "config": asdict(cfg), "command": command,
                 "losses": losses, "data": data,
                 "history": {**history, "seconds": history.get("seconds", 0.0) + loop.seconds,

@@ -40,6 +40,7 @@ from stylize.training.config import FastTrainConfig
 from stylize.training.data import endless_loader
 from stylize.training.loop import TrainingLoop, load_checkpoint, remove_stale_temporaries, resume_path
 from stylize.training.losses import inverse_decay, style_losses
+from stylize.training.precision import MixedPrecision
 from stylize.training.teacher_pool import load_or_make_pool
 
 log = logging.getLogger(__name__)
@@ -176,6 +177,7 @@ class FastTrainer:
         self.decoder_optimizer = torch.optim.Adam([
             {"params": self.decoder.net.parameters(), "lr": cfg.lr},
             {"params": self.decoder.head.parameters(), "lr": cfg.head_lr}])
+        self.precision = MixedPrecision(cfg.amp, self.device)
         self.history = {"seconds": 0.0, "cpu_seconds": 0.0}
         self.start = 0
         if checkpoint is not None:
@@ -191,6 +193,7 @@ class FastTrainer:
         torch.set_rng_state(ckpt["rng"])
         self.start, self.history, self.head_fitted = ckpt["iteration"], ckpt["history"], ckpt["head_fitted"]
         self.average.load(ckpt.get("average"))
+        self.precision.load_state_dict(ckpt.get("scaler"))
 
     def _warm_start(self, path, encoder, decoder, head_trained):
         """Go on from a fast model file: its slim encoder and decoder (and head, if it has one),
@@ -211,6 +214,7 @@ class FastTrainer:
         return {"kind": "fast", "shape": self.shape.as_dict(), "iteration": iteration, "losses": losses,
                 "config": asdict(self.cfg), "command": self.command, "average": self.average.state(),
                 "head_fitted": self.head_fitted, "rng": torch.get_rng_state(), "data": self.data,
+                "scaler": self.precision.state_dict(),
                 "history": {"seconds": self.history["seconds"] + loop.seconds,
                             "cpu_seconds": self.history["cpu_seconds"] + loop.cpu_seconds},
                 **{name: getattr(self, name).state_dict() for name in
@@ -280,14 +284,12 @@ class FastTrainer:
         if cfg.finetune_encoder:
             self._set_lr(self.encoder_optimizer, steps, [cfg.lr])
         content, _, teacher, stats = self.pool.batch(self.pool_indices(iteration), self.device)
-        losses = self.losses(content, self.paint(content, stats), teacher, stats)
+        with self.precision.autocast():
+            losses = self.losses(content, self.paint(content, stats), teacher, stats)
         if not torch.isfinite(losses["total"]):
-            raise StylizeError(f"loss became {losses['total'].item()} at iteration {iteration}; lower --lr")
-        for optimizer in optimizers:
-            optimizer.zero_grad(set_to_none=True)
-        losses["total"].backward()
-        for optimizer in optimizers:
-            optimizer.step()
+            raise StylizeError(f"loss became {losses['total'].item()} at iteration {iteration}; "
+                               "lower --lr or drop --amp")
+        self.precision.step(losses["total"], optimizers)
         self.average.update()
         return {name: value.item() for name, value in losses.items()}
 
