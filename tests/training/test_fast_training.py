@@ -79,7 +79,6 @@ def test_the_adain_losses_join_when_weighted(run_config):
     assert losses["total"] == pytest.approx(expected, rel=1e-5)
 
 
-
 def test_phase_2_in_mixed_precision_computes_the_same_losses_in_bf16(run_config, tmp_path):
     base = {**run_config, "encoder_iters": 0, "adain_weight": 1.0}
     exact = train_fast(FastTrainConfig(**base, iters=1))["losses"]
@@ -90,6 +89,7 @@ def test_phase_2_in_mixed_precision_computes_the_same_losses_in_bf16(run_config,
     resumed = train_fast(FastTrainConfig(**{**base, "out": str(tmp_path / "amp"), "amp": True}, iters=2,
                                          resume="auto"))
     assert resumed["iteration"] == 2 and resumed["scaler"] == {}  # no gradient scaler on the CPU
+
 
 def first_design_file(path):
     """A slim encoder and a plain skip decoder with no head, as the first design's file was."""
