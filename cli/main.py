@@ -12,7 +12,7 @@ from stylize.models.networks import Decoder
 from stylize.models.registry import MODEL_NAMES, MODELS
 from stylize.pipelines.engine import PRECISIONS
 from stylize.pipelines.request import TEMPORAL_MODES, VIDEO_FORMATS
-from stylize.training.config import BankTrainConfig, FastTrainConfig, TrainConfig
+from stylize.training.config import STYLE_TARGETS, BankTrainConfig, FastTrainConfig, TrainConfig
 
 from . import commands
 
@@ -212,7 +212,7 @@ def build_parser():
         "statistics into its AdaIN targets and modulation, on the quality model's paintings of a pool of crops "
         "(made once, kept in --out). One resumable run; export the result with `stylize export`."))
     add_config_arguments(tf, FastTrainConfig, required=("content_dir", "style_dir"), choices={
-        "device": DEVICE_CHOICES}, help={
+        "device": DEVICE_CHOICES, "style_target": STYLE_TARGETS}, help={
         "content_dir": "photos, read recursively", "style_dir": "paintings, read recursively",
         "out": "checkpoints folder (and the teacher pool)", "encoder_iters": "distillation steps (phase 1)",
         "iters": "total steps (phase 2 trains the head and decoder)", "batch_size": "content/style pairs per step",
@@ -224,6 +224,7 @@ def build_parser():
         "feature_weight": "weight of the loss to the teacher's output at VGG-19's relu1_1 and relu2_1",
         "adain_weight": "weight of the AdaIN losses in VGG-19 (a full VGG pass a step; 0: none)",
         "style_weight": "style loss weight inside the AdaIN losses",
+        "style_target": "the style loss matches the style crop's VGG-19 statistics, or the teacher output's",
         "image_size": "shorter side before cropping", "crop_size": "training crop side",
         "finetune_encoder": "phase 2 trains the slim encoder too",
         "amp": f"phase 2 in {AMP_HELP}",

@@ -5,6 +5,8 @@ its options from them) without importing torch.distributed and the training loop
 """
 from dataclasses import dataclass, field
 
+STYLE_TARGETS = ("style", "teacher")  # train-fast's style loss: the style crop's statistics, or the teacher output's
+
 
 @dataclass
 class TrainConfig:
@@ -79,6 +81,7 @@ class FastTrainConfig:
     feature_weight: float = 1.0  # MSE to the teacher's output at VGG-19's relu1_1 and relu2_1
     adain_weight: float = 0.0  # the AdaIN paper's losses in VGG-19 (content + style_weight * style); 0: skipped
     style_weight: float = 25.0
+    style_target: str = "style"  # the AdaIN style loss's statistics: the style crop's, or the teacher output's
     image_size: int = 256
     crop_size: int = 128
     finetune_encoder: bool = False  # phase 2 also trains the slim encoder

@@ -10,7 +10,8 @@ One resumable run, two phases:
      outputs made once (stylize/training/teacher_pool.py): an L1 loss on pixels and an MSE on
      VGG-19's relu1_1 and relu2_1 (shallow taps: no pass through VGG's deep layers), plus, with
      adain_weight, the AdaIN paper's content and style losses in VGG-19 itself (a whole VGG pass
-     and its backward: several times the cost of a step without them).
+     and its backward: several times the cost of a step without them). The style loss's
+     statistics are the style crop's, or (style_target "teacher") those of the teacher's output.
 Phase 2 starts the head where the slim network is: its tap targets are a least-squares fit of
 the slim encoder's own statistics of the pool's style crops from VGG's, and its modulation is
 zero, so the model paints as a slim network with AdaIN in its own space would. A run can also
@@ -36,7 +37,7 @@ from stylize.models.style_layers import mean_std, stylize_taps
 from stylize.models.weights import load_encoder, load_fast, read_metadata, save_fast
 from stylize.pipelines.engine import Engine
 from stylize.training.averaging import WeightAverage
-from stylize.training.config import FastTrainConfig
+from stylize.training.config import STYLE_TARGETS, FastTrainConfig
 from stylize.training.data import endless_loader
 from stylize.training.loop import TrainingLoop, load_checkpoint, remove_stale_temporaries, resume_path
 from stylize.training.losses import inverse_decay, style_losses
@@ -150,6 +151,8 @@ class FastTrainer:
             raise StylizeError("encoder_iters must be between 0 and iters")
         if not (cfg.pixel_weight or cfg.feature_weight or cfg.adain_weight):
             raise StylizeError("phase 2 needs a loss: set --pixel-weight, --feature-weight or --adain-weight above 0")
+        if cfg.style_target not in STYLE_TARGETS:
+            raise StylizeError(f"--style-target must be one of {', '.join(STYLE_TARGETS)}")
         if cfg.pool_size < cfg.batch_size:
             raise StylizeError(f"--pool-size must be at least --batch-size ({cfg.batch_size})")
         self.cfg, self.command = cfg, command
@@ -271,6 +274,10 @@ class FastTrainer:
             style_stats = list(zip(stats.means, stats.stds))
             with torch.no_grad():
                 target = stylize_taps(self.vgg(content), dict(enumerate(style_stats)), (3,))[3]
+                if cfg.style_target == "teacher":
+                    # what the teacher painted for this content is reachable; a style crop's own
+                    # statistics may not be (a sky under a crop of brushstrokes)
+                    style_stats = [mean_std(tap) for tap in self.vgg(teacher)]
             losses["content"], losses["style"] = style_losses(self.vgg, output, target, style_stats)
             total = total + cfg.adain_weight * (losses["content"] + cfg.style_weight * losses["style"])
         losses["total"] = total

@@ -16,8 +16,8 @@ from stylize.models.fast import StyledDecoder
 from stylize.models.networks import FAST, Decoder, Encoder
 from stylize.models.style_layers import mean_std, stylize_taps
 from stylize.models.weights import METADATA_KEY, load_encoder, load_fast, read_metadata
-from stylize.training.config import FastTrainConfig
-from stylize.training.fast import export_fast, fit_head, train_fast
+from stylize.training.config import STYLE_TARGETS, FastTrainConfig
+from stylize.training.fast import FastTrainer, export_fast, fit_head, train_fast
 from stylize.training.loop import load_checkpoint
 from stylize.training.teacher_pool import POOL_FILE, TeacherPool, to_bytes
 
@@ -77,6 +77,19 @@ def test_the_adain_losses_join_when_weighted(run_config):
     assert set(losses) == {"pixel", "feature", "content", "style", "total"}
     expected = losses["pixel"] + losses["feature"] + 0.5 * (losses["content"] + 25 * losses["style"])
     assert losses["total"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_the_style_loss_can_aim_at_the_teachers_statistics(run_config):
+    """With style_target "teacher", an output that is the teacher's painting has no style loss;
+    against the style crop's statistics it has one, and the other terms do not change."""
+    trainers = {target: FastTrainer(FastTrainConfig(**{**run_config, "encoder_iters": 0, "adain_weight": 1.0},
+                                                    style_target=target)) for target in STYLE_TARGETS}
+    pool = trainers["style"]._teacher_pool()
+    content, _, teacher, stats = pool.batch(torch.arange(2), "cpu")
+    with torch.no_grad():
+        losses = {target: trainer.losses(content, teacher, teacher, stats) for target, trainer in trainers.items()}
+    assert losses["teacher"]["style"].item() == 0 and losses["style"]["style"].item() > 1e-3
+    assert all(torch.equal(losses["teacher"][name], losses["style"][name]) for name in ("pixel", "feature", "content"))
 
 
 def test_phase_2_in_mixed_precision_computes_the_same_losses_in_bf16(run_config, tmp_path):
@@ -166,3 +179,5 @@ def test_phase_2_needs_a_loss(tmp_path):
     cfg = FastTrainConfig(content_dir="c", style_dir="s", out=str(tmp_path), pixel_weight=0, feature_weight=0)
     with pytest.raises(StylizeError, match="phase 2 needs a loss"):
         train_fast(cfg)
+    with pytest.raises(StylizeError, match="--style-target must be one of style, teacher"):
+        train_fast(FastTrainConfig(content_dir="c", style_dir="s", out=str(tmp_path), style_target="painting"))
