@@ -14,7 +14,8 @@
 #     exported file holds no Adam moments), fp16 autocast with a gradient scaler (AMP).
 #   MODEL=fast: the teacher pool (POOL pairs, default 8192) painted by the shipped quality model
 #     on the GPU first, inside the time limit; then the head and decoder learn from it, with the
-#     AdaIN losses in VGG-19 at weight ADAIN (default 1), float32.
+#     AdaIN losses in VGG-19 at weight ADAIN (default 1), the style loss aimed at the teacher's
+#     statistics, the anchor and learning rate of the shipped file's CPU run, float32.
 # The knobs exist for a test on the CPU with a tiny step count: DEVICE, TIME_LIMIT, ITERS, BATCH,
 # WORKERS, STYLE_WEIGHT, POOL, ADAIN, PYTHON, and AMP (empty: float32; bf16 is emulated, and slow,
 # on AVX2-only CPUs).
@@ -39,7 +40,8 @@ case "$model" in
     # train-fast counts iterations on from the file's
     start=$("$python" -c "from stylize.models.weights import read_metadata as r; print(r('weights/fast.safetensors')['iterations'])")
     "$python" -m stylize.cli.main train-fast "${common[@]}" --iters $((start + steps)) --init weights/fast.safetensors \
-        --encoder-iters 0 --pool-size "${POOL:-8192}" --adain-weight "${ADAIN:-1}" ;;
+        --encoder-iters 0 --pool-size "${POOL:-8192}" --adain-weight "${ADAIN:-1}" --style-target teacher \
+        --pixel-weight 10 --feature-weight 5 --finetune-encoder --lr 1.5e-4 ;;
   *) echo "MODEL must be quality or fast, not $model" >&2; exit 2 ;;
 esac
 checkpoint=$(ls "$out"/run/checkpoint_*.pt | tail -n 1)
