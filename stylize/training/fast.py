@@ -261,12 +261,14 @@ class FastTrainer:
         """{name: loss} of phase 2 (see the module's docstring); the weighted sum is `total`."""
         cfg = self.cfg
         losses, total = {}, 0.0  # a term whose weight is 0 is not computed: its VGG pass would cost for nothing
+        style_on_teacher = cfg.adain_weight and cfg.style_target == "teacher"
+        if cfg.feature_weight or style_on_teacher:
+            with torch.no_grad():  # one pass over the teacher's painting serves both terms
+                teacher_taps = self.vgg(teacher, depth=4 if style_on_teacher else FEATURE_DEPTH)
         if cfg.pixel_weight:
             losses["pixel"] = F.l1_loss(output, teacher)
             total = total + cfg.pixel_weight * losses["pixel"]
         if cfg.feature_weight:
-            with torch.no_grad():
-                teacher_taps = self.vgg(teacher, depth=FEATURE_DEPTH)
             losses["feature"] = sum(F.mse_loss(ours.float(), theirs.float())
                                     for ours, theirs in zip(self.vgg(output, depth=FEATURE_DEPTH), teacher_taps))
             total = total + cfg.feature_weight * losses["feature"]
@@ -274,10 +276,10 @@ class FastTrainer:
             style_stats = list(zip(stats.means, stats.stds))
             with torch.no_grad():
                 target = stylize_taps(self.vgg(content), dict(enumerate(style_stats)), (3,))[3]
-                if cfg.style_target == "teacher":
-                    # what the teacher painted for this content is reachable; a style crop's own
-                    # statistics may not be (a sky under a crop of brushstrokes)
-                    style_stats = [mean_std(tap) for tap in self.vgg(teacher)]
+            if style_on_teacher:
+                # what the teacher painted for this content is reachable; a style crop's own
+                # statistics may not be (a sky under a crop of brushstrokes)
+                style_stats = [mean_std(tap) for tap in teacher_taps]
             losses["content"], losses["style"] = style_losses(self.vgg, output, target, style_stats)
             total = total + cfg.adain_weight * (losses["content"] + cfg.style_weight * losses["style"])
         losses["total"] = total
