@@ -25,6 +25,7 @@ from stylize.models.weights import atomic_write, load_decoder, load_encoder, sav
 from stylize.training.averaging import WeightAverage
 from stylize.training.config import TrainConfig
 from stylize.training.data import endless_loader
+from stylize.training.lineage import add_segment, commands_of
 from stylize.training.loop import TrainingLoop, load_checkpoint, remove_stale_temporaries, resume_path
 from stylize.training.losses import inverse_decay, style_losses
 from stylize.training.precision import MixedPrecision
@@ -84,7 +85,8 @@ def _sample_grid(content, style, output, path, writer, iteration):
 
 
 def _starting_point(cfg, out, main):
-    """(decoder, checkpoint or None, history): resume a checkpoint, warm-start, or start fresh."""
+    """(decoder, checkpoint or None, history, the commands behind it): resume a checkpoint,
+    warm-start, or start fresh."""
     if cfg.resume:
         path = resume_path(cfg.resume, out)
         if path is not None:
@@ -93,7 +95,7 @@ def _starting_point(cfg, out, main):
             decoder.load_state_dict(checkpoint["decoder"])
             if main:
                 log.info("resuming from %s (iteration %d)", path, checkpoint["iteration"])
-            return decoder, checkpoint, checkpoint["history"]
+            return decoder, checkpoint, checkpoint["history"], commands_of(checkpoint)
         if main:
             log.info("no checkpoint in %s yet: starting fresh", out)
     if cfg.init:  # warm start: the iteration count (and so the lr decay) continues from the file's
@@ -102,10 +104,11 @@ def _starting_point(cfg, out, main):
             rewired = Decoder(cfg.architecture)
             rewired.load_state_dict(decoder.state_dict())
             rewired.metadata, decoder = decoder.metadata, rewired
-        return decoder, None, {"iterations_before": decoder.metadata.get("iterations", 0),
-                               "seconds_before": decoder.metadata.get("train_seconds", 0.0),
-                               "cpu_seconds_before": decoder.metadata.get("train_cpu_seconds", 0.0), "init": cfg.init}
-    return Decoder(cfg.architecture or "plain"), None, {"iterations_before": 0, "seconds_before": 0.0}
+        history = {"iterations_before": decoder.metadata.get("iterations", 0),
+                   "seconds_before": decoder.metadata.get("train_seconds", 0.0),
+                   "cpu_seconds_before": decoder.metadata.get("train_cpu_seconds", 0.0), "init": cfg.init}
+        return decoder, None, history, commands_of(decoder.metadata)
+    return Decoder(cfg.architecture or "plain"), None, {"iterations_before": 0, "seconds_before": 0.0}, []
 
 
 def train(cfg: TrainConfig, command=""):
@@ -121,7 +124,7 @@ def train(cfg: TrainConfig, command=""):
     torch.manual_seed(cfg.seed + rank)
 
     encoder = load_encoder(cfg.vgg).to(device, memory_format=torch.channels_last)
-    decoder, checkpoint, history = _starting_point(cfg, out, main)
+    decoder, checkpoint, history, previous = _starting_point(cfg, out, main)
     decoder = decoder.to(device, memory_format=torch.channels_last).train()
     levels = decoder.reads
     optimizer = torch.optim.Adam(decoder.parameters(), lr=cfg.lr)
@@ -135,6 +138,7 @@ def train(cfg: TrainConfig, command=""):
         average.load(checkpoint.get("average"))  # older checkpoints have none: it starts here
         torch.set_rng_state(checkpoint["rng"]["torch"])
     model = DistributedDataParallel(decoder) if world > 1 else decoder
+    commands = add_segment(previous, command, history.get("iterations_before", 0) + start)
 
     load = dict(image_size=cfg.image_size, crop_size=cfg.crop_size, batch_size=cfg.batch_size, workers=cfg.workers,
                 start=start, rank=rank, world=world)
@@ -190,7 +194,7 @@ def train(cfg: TrainConfig, command=""):
     def state(iteration, losses):
         return {"iteration": iteration, "architecture": decoder.architecture, "decoder": decoder.state_dict(),
                 "average": average.state(), "optimizer": optimizer.state_dict(), "scaler": precision.state_dict(),
-                "rng": {"torch": torch.get_rng_state()}, "config": asdict(cfg), "command": command,
+                "rng": {"torch": torch.get_rng_state()}, "config": asdict(cfg), "commands": commands,
                 "losses": losses, "data": data,
                 "history": {**history, "seconds": history.get("seconds", 0.0) + loop.seconds,
                             "cpu_seconds": history.get("cpu_seconds", 0.0) + loop.cpu_seconds}}
@@ -236,7 +240,7 @@ def export(checkpoint_paths, out_path, half=False):
         "losses": ckpt["losses"],
         "data": ckpt["data"],
         "config": ckpt["config"],
-        "command": ckpt["command"],
+        "commands": commands_of(ckpt),
         "warm_start": history.get("init"),
     }
     save_decoder(out_path, decoder, metadata, half=half)

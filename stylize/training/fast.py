@@ -39,6 +39,7 @@ from stylize.pipelines.engine import Engine
 from stylize.training.averaging import WeightAverage
 from stylize.training.config import STYLE_TARGETS, FastTrainConfig
 from stylize.training.data import endless_loader
+from stylize.training.lineage import add_segment, commands_of
 from stylize.training.loop import TrainingLoop, load_checkpoint, remove_stale_temporaries, resume_path
 from stylize.training.losses import inverse_decay, style_losses
 from stylize.training.precision import MixedPrecision
@@ -155,7 +156,7 @@ class FastTrainer:
             raise StylizeError(f"--style-target must be one of {', '.join(STYLE_TARGETS)}")
         if cfg.pool_size < cfg.batch_size:
             raise StylizeError(f"--pool-size must be at least --batch-size ({cfg.batch_size})")
-        self.cfg, self.command = cfg, command
+        self.cfg = cfg
         self.device = pick_device(cfg.device)
         self.out = Path(cfg.out)
         self.out.mkdir(parents=True, exist_ok=True)
@@ -182,12 +183,15 @@ class FastTrainer:
             {"params": self.decoder.head.parameters(), "lr": cfg.head_lr}])
         self.precision = MixedPrecision(cfg.amp, self.device)
         self.history = {"seconds": 0.0, "cpu_seconds": 0.0}
-        self.start = 0
+        self.start, previous = 0, []
         if checkpoint is not None:
             self._load(checkpoint)
+            previous = commands_of(checkpoint)
             log.info("resuming from %s (iteration %d)", checkpoint_path, self.start)
         elif init is not None:
             self._warm_start(cfg.init, *init)
+            previous = commands_of(init[1].metadata)
+        self.commands = add_segment(previous, command, self.start)
         self.student.preprocess.requires_grad_(False)
 
     def _load(self, ckpt):
@@ -215,7 +219,7 @@ class FastTrainer:
 
     def state(self, iteration, losses, loop):
         return {"kind": "fast", "shape": self.shape.as_dict(), "iteration": iteration, "losses": losses,
-                "config": asdict(self.cfg), "command": self.command, "average": self.average.state(),
+                "config": asdict(self.cfg), "commands": self.commands, "average": self.average.state(),
                 "head_fitted": self.head_fitted, "rng": torch.get_rng_state(), "data": self.data,
                 "scaler": self.precision.state_dict(),
                 "history": {"seconds": self.history["seconds"] + loop.seconds,
@@ -387,7 +391,7 @@ def export_fast(checkpoint_paths, out_path, half=False):
         "train_cpu_seconds": round(ckpt["history"]["cpu_seconds"], 1),
         "weights": f"moving average of phase 2's (decay {cfg['ema_decay']})" if ckpt.get("average")
                    else "the last step's",
-        "losses": ckpt["losses"], "data": ckpt["data"], "config": cfg, "command": ckpt["command"],
+        "losses": ckpt["losses"], "data": ckpt["data"], "config": cfg, "commands": commands_of(ckpt),
     }
     save_fast(out_path, student, decoder, metadata)
     return metadata

@@ -149,16 +149,20 @@ def test_export_refuses_to_average_checkpoints_of_other_runs(folders, tmp_path, 
     assert not (tmp_path / "mean.safetensors").exists()
 
 
-def test_warm_start_continues_the_iteration_count(folders, tmp_path):
-    train(config(folders, tmp_path / "run", iters=2))
+def test_warm_start_continues_the_iteration_count_and_the_chain_of_commands(folders, tmp_path):
+    train(config(folders, tmp_path / "run", iters=1), command="stylize train A")
+    train(config(folders, tmp_path / "run", iters=2, resume="auto"), command="stylize train B")
     export([newest_checkpoint(tmp_path / "run")], tmp_path / "d.safetensors")
     # Warm-starting may rewire the same weights as another architecture (here skip -> skip3).
     state = train(config(folders, tmp_path / "more", iters=2, init=str(tmp_path / "d.safetensors"),
-                         architecture="skip3"))
+                         architecture="skip3"), command="stylize train C")
     export([newest_checkpoint(tmp_path / "more")], tmp_path / "d2.safetensors")
     meta = read_metadata(tmp_path / "d2.safetensors")
     assert meta["iterations"] == 4 and meta["architecture"] == "skip3"
     assert state["history"]["init"] == str(tmp_path / "d.safetensors")
+    assert meta["commands"] == [{"from_iteration": 0, "command": "stylize train A"},
+                                {"from_iteration": 1, "command": "stylize train B"},
+                                {"from_iteration": 2, "command": "stylize train C"}]
 
 
 def cli_train(folders, out, *extra):

@@ -41,7 +41,7 @@ def run_config(folders, decoder_file, tmp_path):
 
 
 def test_train_fast_distils_then_learns_from_the_teacher_pool_and_resumes(run_config, tmp_path):
-    train_fast(FastTrainConfig(**run_config, iters=3))
+    train_fast(FastTrainConfig(**run_config, iters=3), "stylize train-fast A")
     first = load_checkpoint(tmp_path / "run" / "checkpoint_00000003.pt")
     assert first["kind"] == "fast" and set(first["losses"]) == {"pixel", "feature", "total"}
     assert first["head_fitted"] and first["data"]["teacher_pool_pairs"] == 6
@@ -51,7 +51,7 @@ def test_train_fast_distils_then_learns_from_the_teacher_pool_and_resumes(run_co
     made = (tmp_path / "run" / POOL_FILE).stat().st_mtime_ns
     killed = tmp_path / "run" / ".teacher_pool.0123456789ab.pt"  # a pool writer killed before its rename
     killed.write_bytes(b"half")
-    state = train_fast(FastTrainConfig(**run_config, iters=5, resume="auto"))
+    state = train_fast(FastTrainConfig(**run_config, iters=5, resume="auto"), "stylize train-fast B")
     assert state["iteration"] == 5 and (tmp_path / "run" / POOL_FILE).stat().st_mtime_ns == made  # reused
     assert not killed.exists()
     # The student stopped learning when phase 2 began; the decoder and head go on.
@@ -61,6 +61,8 @@ def test_train_fast_distils_then_learns_from_the_teacher_pool_and_resumes(run_co
     target = tmp_path / "fast.safetensors"
     meta = export_fast([tmp_path / "run" / "checkpoint_00000005.pt"], target)
     assert (meta["encoder_iterations"], meta["decoder_iterations"]) == (2, 3)
+    assert meta["commands"] == [{"from_iteration": 0, "command": "stylize train-fast A"},
+                                {"from_iteration": 3, "command": "stylize train-fast B"}]
     encoder, decoder = load_fast(target)
     assert encoder.shape == FAST and decoder.metadata["iterations"] == 5
     # A pool made by another teacher is not reused.
@@ -110,7 +112,7 @@ def first_design_file(path):
     encoder, decoder = Encoder(FAST), Decoder("skip", FAST)
     state = {f"encoder.{k}": v for k, v in encoder.state_dict().items()}
     state.update({f"decoder.{k}": v for k, v in decoder.state_dict().items()})
-    meta = {"iterations": 4, "shape": FAST.as_dict()}
+    meta = {"iterations": 4, "shape": FAST.as_dict(), "command": "stylize train-fast --iters 4"}
     save_file(state, str(path), metadata={METADATA_KEY: json.dumps(meta)})
     return encoder, decoder
 
@@ -123,8 +125,11 @@ def test_a_first_design_file_goes_on_with_a_fitted_head(run_config, tmp_path):
         train_fast(FastTrainConfig(**{**cfg, "encoder_iters": 9}, iters=10))
     with pytest.raises(StylizeError, match="not a readable safetensors file"):
         train_fast(FastTrainConfig(**{**cfg, "init": str(tmp_path / "missing.safetensors")}, iters=5))
-    state = train_fast(FastTrainConfig(**cfg, iters=5))
+    state = train_fast(FastTrainConfig(**cfg, iters=5), "stylize train-fast --init first.safetensors")
     assert state["iteration"] == 5 and state["head_fitted"]
+    # A file from before the chain of commands was kept names only its last, starting where unknown.
+    assert state["commands"] == [{"from_iteration": None, "command": "stylize train-fast --iters 4"},
+                                 {"from_iteration": 4, "command": "stylize train-fast --init first.safetensors"}]
     assert all(torch.equal(v, state["student"][k]) for k, v in encoder.state_dict().items())
     # --finetune-encoder: the student learns in phase 2 too (not its fixed RGB preprocess).
     joint = train_fast(FastTrainConfig(**{**cfg, "out": str(tmp_path / "joint"), "finetune_encoder": True}, iters=5))
