@@ -73,7 +73,8 @@ class FastTrainConfig:
     batch_size: int = 8
     distil_lr: float = 1e-3  # phase 1
     lr: float = 1e-4  # phase 2: the decoder (and the slim encoder with finetune_encoder)
-    head_lr: float = 1e-5  # phase 2: the head, whose every weight reaches ~1,000 outputs (Adam moves each ~lr a step)
+    head_lr: float = 1e-5  # phase 2: the head's tap targets (Adam moves all ~900,000 weights ~lr a step)
+    modulation_lr: float = 1e-5  # phase 2: the head's modulation of the decoder's convolutions
     lr_decay: float = 5e-5
     teacher: str | None = None  # the quality decoder whose paintings the pool holds (None: the shipped one)
     pool_size: int = 2048  # (content crop, style crop) pairs painted by the teacher, once

@@ -146,6 +146,18 @@ def fit_head(head, student, pool, device, batch=64):
     log.info("fitted the head's tap targets on %d style crops: R² %.3f", len(codes), explained.item())
 
 
+def split_head_group(optimizer_state):
+    """A decoder optimiser's state with the head's parameters in two groups, tap targets then
+    modulation (StyleHead's order): checkpoints before session 14 held the head in one group."""
+    groups = optimizer_state["param_groups"]
+    if len(groups) != 2:
+        return optimizer_state
+    head = groups[1]
+    taps = 2  # the tap targets' weight and bias come first in the head's parameters
+    return {**optimizer_state, "param_groups": [groups[0], {**head, "params": head["params"][:taps]},
+                                                {**head, "params": head["params"][taps:]}]}
+
+
 class FastTrainer:
     def __init__(self, cfg: FastTrainConfig, command=""):
         if not 0 <= cfg.encoder_iters <= cfg.iters:
@@ -180,7 +192,8 @@ class FastTrainer:
                                                   cfg.distil_lr)
         self.decoder_optimizer = torch.optim.Adam([
             {"params": self.decoder.net.parameters(), "lr": cfg.lr},
-            {"params": self.decoder.head.parameters(), "lr": cfg.head_lr}])
+            {"params": self.decoder.head.taps.parameters(), "lr": cfg.head_lr},
+            {"params": self.decoder.head.modulation.parameters(), "lr": cfg.modulation_lr}])
         self.precision = MixedPrecision(cfg.amp, self.device)
         self.history = {"seconds": 0.0, "cpu_seconds": 0.0}
         self.start, previous = 0, []
@@ -195,8 +208,9 @@ class FastTrainer:
         self.student.preprocess.requires_grad_(False)
 
     def _load(self, ckpt):
-        for name in ("student", "projection", "decoder", "encoder_optimizer", "decoder_optimizer"):
+        for name in ("student", "projection", "decoder", "encoder_optimizer"):
             getattr(self, name).load_state_dict(ckpt[name])
+        self.decoder_optimizer.load_state_dict(split_head_group(ckpt["decoder_optimizer"]))
         torch.set_rng_state(ckpt["rng"])
         self.start, self.history, self.head_fitted = ckpt["iteration"], ckpt["history"], ckpt["head_fitted"]
         self.average.load(ckpt.get("average"))
@@ -293,7 +307,7 @@ class FastTrainer:
         cfg = self.cfg
         optimizers = [self.decoder_optimizer] + ([self.encoder_optimizer] if cfg.finetune_encoder else [])
         steps = iteration - cfg.encoder_iters
-        self._set_lr(self.decoder_optimizer, steps, [cfg.lr, cfg.head_lr])
+        self._set_lr(self.decoder_optimizer, steps, [cfg.lr, cfg.head_lr, cfg.modulation_lr])
         if cfg.finetune_encoder:
             self._set_lr(self.encoder_optimizer, steps, [cfg.lr])
         content, _, teacher, stats = self.pool.batch(self.pool_indices(iteration), self.device)

@@ -94,6 +94,32 @@ def test_the_style_loss_can_aim_at_the_teachers_statistics(run_config):
     assert all(torch.equal(losses["teacher"][name], losses["style"][name]) for name in ("pixel", "feature", "content"))
 
 
+def test_the_heads_tap_targets_and_modulation_learn_at_their_own_rates(run_config, tmp_path):
+    base = {**run_config, "encoder_iters": 0, "modulation_lr": 1e-3}
+    before = train_fast(FastTrainConfig(**base, iters=1))
+    after = train_fast(FastTrainConfig(**base, iters=2, head_lr=0.0, resume="auto"))
+    moved = {k for k, v in before["decoder"].items() if not torch.equal(v, after["decoder"][k])}
+    assert {k for k in moved if k.startswith("head.")} == {f"head.modulation.{i}.{p}" for i in (0, 2)
+                                                           for p in ("weight", "bias")}
+
+
+def test_a_checkpoint_with_the_head_in_one_optimiser_group_resumes(run_config, tmp_path):
+    """Checkpoints before session 14 held the head's parameters in one Adam group."""
+    train_fast(FastTrainConfig(**{**run_config, "encoder_iters": 0}, iters=1))
+    path = tmp_path / "run" / "checkpoint_00000001.pt"
+    ckpt = torch.load(path, weights_only=True)
+    net, taps, modulation = ckpt["decoder_optimizer"]["param_groups"]
+    assert len(taps["params"]) == 2 and len(modulation["params"]) == 4
+    one_group = {**taps, "params": taps["params"] + modulation["params"]}
+    ckpt["decoder_optimizer"]["param_groups"] = [net, one_group]
+    torch.save(ckpt, path)
+    resumed = FastTrainer(FastTrainConfig(**{**run_config, "encoder_iters": 0}, iters=2, resume="auto"))
+    groups = resumed.decoder_optimizer.state_dict()["param_groups"]
+    assert [g["params"] for g in groups] == [net["params"], taps["params"], modulation["params"]]
+    state = resumed.decoder_optimizer.state[resumed.decoder.head.modulation[2].weight]
+    assert torch.equal(state["exp_avg"], ckpt["decoder_optimizer"]["state"][modulation["params"][-2]]["exp_avg"])
+
+
 def test_phase_2_in_mixed_precision_computes_the_same_losses_in_bf16(run_config, tmp_path):
     base = {**run_config, "encoder_iters": 0, "adain_weight": 1.0}
     exact = train_fast(FastTrainConfig(**base, iters=1))["losses"]
