@@ -15,7 +15,8 @@
 #   MODEL=fast: the teacher pool (POOL pairs, default 8192) painted by the shipped quality model
 #     on the GPU first, inside the time limit; then the head and decoder learn from it, with the
 #     AdaIN losses in VGG-19 at weight ADAIN (default 1), the style loss aimed at the teacher's
-#     statistics, the anchor and learning rate of the shipped file's CPU run, float32.
+#     statistics, the style weight (75), anchor and learning rate of the shipped file's CPU run,
+#     float32.
 # The knobs exist for a test on the CPU with a tiny step count: DEVICE, TIME_LIMIT, ITERS, BATCH,
 # WORKERS, STYLE_WEIGHT, POOL, ADAIN, PYTHON, and AMP (empty: float32; bf16 is emulated, and slow,
 # on AVX2-only CPUs).
@@ -26,7 +27,7 @@ out=${2:-${OUT:-runs/gpu}}
 python=${PYTHON:-python}
 model=${MODEL:-quality}
 common=(--content-dir "$data/content" --style-dir "$data/style" --out "$out/run" --device "${DEVICE:-cuda}"
-        --batch-size "${BATCH:-64}" --crop-size 256 --image-size 256 --style-weight "${STYLE_WEIGHT:-25}"
+        --batch-size "${BATCH:-64}" --crop-size 256 --image-size 256
         --workers "${WORKERS:-8}" --time-limit "${TIME_LIMIT:-480}" --save-every 500)
 steps=${ITERS:-1000000}
 mkdir -p "$out"
@@ -34,14 +35,14 @@ case "$model" in
   quality)
     file=adain_decoder.safetensors export=(--half)
     "$python" -m stylize.cli.main train "${common[@]}" --iters "$steps" --init weights/adain_decoder.safetensors \
-        --architecture skip ${AMP---amp} --lr 2e-4 --warmup 100 --sample-every 500 ;;
+        --architecture skip ${AMP---amp} --style-weight "${STYLE_WEIGHT:-25}" --lr 2e-4 --warmup 100 --sample-every 500 ;;
   fast)
     file=fast.safetensors export=()
     # train-fast counts iterations on from the file's
     start=$("$python" -c "from stylize.models.weights import read_metadata as r; print(r('weights/fast.safetensors')['iterations'])")
     "$python" -m stylize.cli.main train-fast "${common[@]}" --iters $((start + steps)) --init weights/fast.safetensors \
         --encoder-iters 0 --pool-size "${POOL:-8192}" --adain-weight "${ADAIN:-1}" --style-target teacher \
-        --pixel-weight 10 --feature-weight 5 --finetune-encoder --lr 1.5e-4 ;;
+        --style-weight "${STYLE_WEIGHT:-75}" --pixel-weight 10 --feature-weight 5 --finetune-encoder --lr 1.5e-4 ;;
   *) echo "MODEL must be quality or fast, not $model" >&2; exit 2 ;;
 esac
 checkpoint=$(ls "$out"/run/checkpoint_*.pt | tail -n 1)
