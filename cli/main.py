@@ -34,6 +34,13 @@ def non_negative_int(text):
     return value
 
 
+def non_negative_float(text):
+    value = float(text)
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
 def positive_int(text):
     value = int(text)
     if value <= 0:
@@ -52,7 +59,8 @@ def add_config_arguments(parser, config, help, required=(), choices=None):
         default = field.default
         if default is dataclasses.MISSING:
             default = None if field.default_factory is dataclasses.MISSING else field.default_factory()
-        kind = {"int": non_negative_int, "float": float, "bool": None}.get(getattr(field.type, "__name__", field.type))
+        kinds = {"int": non_negative_int, "float": non_negative_float, "bool": None}  # all counts, rates and weights
+        kind = kinds.get(getattr(field.type, "__name__", field.type))
         if kind is None and field.type in ("bool", bool):
             parser.add_argument(flag, action="store_true", help=help[field.name])
             continue

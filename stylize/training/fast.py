@@ -146,14 +146,14 @@ def fit_head(head, student, pool, device, batch=64):
     log.info("fitted the head's tap targets on %d style crops: R² %.3f", len(codes), explained.item())
 
 
-def split_head_group(optimizer_state):
-    """A decoder optimiser's state with the head's parameters in two groups, tap targets then
-    modulation (StyleHead's order): checkpoints before session 14 held the head in one group."""
+def split_head_group(optimizer_state, taps):
+    """A decoder optimiser's state with the head's parameters in two groups, its first `taps`
+    parameters (the tap targets, StyleHead's order) then the modulation: checkpoints before
+    session 14 held the head in one group."""
     groups = optimizer_state["param_groups"]
     if len(groups) != 2:
         return optimizer_state
     head = groups[1]
-    taps = 2  # the tap targets' weight and bias come first in the head's parameters
     return {**optimizer_state, "param_groups": [groups[0], {**head, "params": head["params"][:taps]},
                                                 {**head, "params": head["params"][taps:]}]}
 
@@ -210,7 +210,8 @@ class FastTrainer:
     def _load(self, ckpt):
         for name in ("student", "projection", "decoder", "encoder_optimizer"):
             getattr(self, name).load_state_dict(ckpt[name])
-        self.decoder_optimizer.load_state_dict(split_head_group(ckpt["decoder_optimizer"]))
+        taps = len(list(self.decoder.head.taps.parameters()))
+        self.decoder_optimizer.load_state_dict(split_head_group(ckpt["decoder_optimizer"], taps))
         torch.set_rng_state(ckpt["rng"])
         self.start, self.history, self.head_fitted = ckpt["iteration"], ckpt["history"], ckpt["head_fitted"]
         self.average.load(ckpt.get("average"))

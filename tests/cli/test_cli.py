@@ -176,3 +176,13 @@ def test_cli_model_fast(images, fast_file, capsys):
     assert main(["transfer", "--model", "fast", "--content", str(images / "content.png"), "--style",
                  str(images / "style.png"), "--decoder", str(fast_file), "--output", str(out), *SMALL]) == 0
     assert Image.open(out).size == (43, 32)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train-fast", "--style-dir", ".", "--modulation-lr", "-1"], "--modulation-lr: must be 0 or more, got -1"),
+    (["train", "--style-dir", ".", "--lr", "nan"], "--lr: must be 0 or more, got nan"),
+    (["train-bank", "--style-weight", "-0.5"], "--style-weight: must be 0 or more, got -0.5"),
+])
+def test_training_rates_and_weights_below_zero_are_one_error_line(capsys, tmp_path, argv, message):
+    fails(capsys, [*argv, "--content-dir", tmp_path, "--out", tmp_path / "run"], message)
+    assert not (tmp_path / "run").exists()
