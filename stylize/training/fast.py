@@ -41,7 +41,7 @@ from stylize.training.config import STYLE_TARGETS, FastTrainConfig
 from stylize.training.data import endless_loader
 from stylize.training.lineage import add_segment, commands_of
 from stylize.training.loop import TrainingLoop, load_checkpoint, remove_stale_temporaries, resume_path
-from stylize.training.losses import inverse_decay, style_losses
+from stylize.training.losses import inverse_decay, losses_of_taps
 from stylize.training.precision import MixedPrecision
 from stylize.training.teacher_pool import load_or_make_pool
 
@@ -284,12 +284,14 @@ class FastTrainer:
         if cfg.feature_weight or style_on_teacher:
             with torch.no_grad():  # one pass over the teacher's painting serves both terms
                 teacher_taps = self.vgg(teacher, depth=4 if style_on_teacher else FEATURE_DEPTH)
+        if cfg.feature_weight or cfg.adain_weight:  # one pass over the output serves both terms too
+            output_taps = self.vgg(output, depth=4 if cfg.adain_weight else FEATURE_DEPTH)
         if cfg.pixel_weight:
             losses["pixel"] = F.l1_loss(output, teacher)
             total = total + cfg.pixel_weight * losses["pixel"]
         if cfg.feature_weight:
             losses["feature"] = sum(F.mse_loss(ours.float(), theirs.float())
-                                    for ours, theirs in zip(self.vgg(output, depth=FEATURE_DEPTH), teacher_taps))
+                                    for ours, theirs in zip(output_taps[:FEATURE_DEPTH], teacher_taps))
             total = total + cfg.feature_weight * losses["feature"]
         if cfg.adain_weight:
             style_stats = list(zip(stats.means, stats.stds))
@@ -299,7 +301,7 @@ class FastTrainer:
                 # what the teacher painted for this content is reachable; a style crop's own
                 # statistics may not be (a sky under a crop of brushstrokes)
                 style_stats = [mean_std(tap) for tap in teacher_taps]
-            losses["content"], losses["style"] = style_losses(self.vgg, output, target, style_stats)
+            losses["content"], losses["style"] = losses_of_taps(output_taps, target, style_stats)
             total = total + cfg.adain_weight * (losses["content"] + cfg.style_weight * losses["style"])
         losses["total"] = total
         return losses

@@ -15,7 +15,11 @@ def style_losses(loss_net, output, content_target, style_stats, per_tap=False):
     """(content loss, style loss) of `output` in `loss_net`'s space: content at relu4_1 against
     `content_target`, mean/std at every tap against `style_stats` (summed, or a list by tap).
     Gradients reach `output` through the loss network."""
-    taps = loss_net(output)
+    return losses_of_taps(loss_net(output), content_target, style_stats, per_tap)
+
+
+def losses_of_taps(taps, content_target, style_stats, per_tap=False):
+    """style_losses of an output whose relu1_1..relu4_1 `taps` are already computed."""
     content = F.mse_loss(taps[RELU4_1].float(), content_target.float())
     style = []
     for tap, (mean, std) in zip(taps, style_stats):
