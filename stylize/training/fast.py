@@ -43,6 +43,7 @@ from stylize.training.lineage import add_segment, commands_of
 from stylize.training.loop import TrainingLoop, load_checkpoint, remove_stale_temporaries, resume_path
 from stylize.training.losses import inverse_decay, losses_of_taps
 from stylize.training.precision import MixedPrecision
+from stylize.training.relayout import fit_cut_blocks, parse_layout, relaid_shape, relay_decoder
 from stylize.training.teacher_pool import load_or_make_pool
 
 log = logging.getLogger(__name__)
@@ -178,10 +179,8 @@ class FastTrainer:
         checkpoint_path = resume_path(cfg.resume, self.out)
         checkpoint = load_checkpoint(checkpoint_path) if checkpoint_path is not None else None
         init = load_init(cfg.init) if cfg.init and checkpoint is None else None
-        if checkpoint is not None:
-            self.shape = NetworkShape.from_dict(checkpoint["shape"])
-        else:
-            self.shape = init[0].shape if init is not None else FAST
+        self.shape = self._shape(checkpoint, init)
+        self.relaid = None  # (the init file's decoder, its convolutions to fit) when the layout changes
         self.student = student_encoder(self.shape).to(self.device, memory_format=torch.channels_last)
         self.projection = projections(self.shape).to(self.device)
         self.decoder = StyledDecoder(self.shape).to(self.device, memory_format=torch.channels_last)
@@ -207,6 +206,21 @@ class FastTrainer:
         self.commands = add_segment(previous, command, self.start)
         self.student.preprocess.requires_grad_(False)
 
+    def _shape(self, checkpoint, init):
+        """The checkpoint's shape, else the init file's (with --decoder-convs, relaid), else FAST."""
+        layout = self.cfg.decoder_convs
+        if checkpoint is not None:
+            shape = NetworkShape.from_dict(checkpoint["shape"])
+            if layout and parse_layout(layout) != shape.decoder_convs:
+                raise StylizeError(f"--decoder-convs {layout} differs from the checkpoint's layout "
+                                   f"{','.join(map(str, shape.decoder_convs))}")
+            return shape
+        if layout and init is None:
+            raise StylizeError("--decoder-convs moves a trained decoder's convolutions: it needs --init")
+        if init is None:
+            return FAST
+        return relaid_shape(init[0].shape, layout) if layout else init[0].shape
+
     def _load(self, ckpt):
         for name in ("student", "projection", "decoder", "encoder_optimizer"):
             getattr(self, name).load_state_dict(ckpt[name])
@@ -226,7 +240,14 @@ class FastTrainer:
             raise StylizeError(f"{path} is at iteration {self.start}, before the end of distillation; "
                                f"set --encoder-iters {self.start} or less")
         self.student.load_state_dict(encoder.state_dict())
-        self.decoder.load_state_dict(decoder.state_dict())
+        if self.shape == decoder.shape:
+            self.decoder.load_state_dict(decoder.state_dict())
+        else:
+            relaid, fits = relay_decoder(decoder, self.shape)
+            self.decoder.load_state_dict(relaid.state_dict())
+            self.relaid = decoder.to(self.device), fits
+            log.info("decoder layout %s -> %s: %d convolution(s) to fit at the start of phase 2",
+                     decoder.shape.decoder_convs, self.shape.decoder_convs, len(fits))
         self.head_fitted = head_trained
         self.history = {"seconds": meta.get("train_seconds", 0.0), "cpu_seconds": meta.get("train_cpu_seconds", 0.0)}
         log.info("warm start from %s (iteration %d, %s)", path, self.start,
@@ -254,6 +275,11 @@ class FastTrainer:
         if not self.head_fitted:
             fit_head(self.decoder.head, self.student, self.pool, self.device)
             self.head_fitted = True
+        if self.relaid is not None:
+            residuals = fit_cut_blocks(self.decoder, *self.relaid, self.student, self.pool, self.device)
+            log.info("fitted the cut blocks' convolutions to the old decoder's: unexplained variance %s",
+                     ", ".join(f"{r:.3f}" for r in residuals))
+            self.relaid = None
 
     def distil_step(self, iteration, content, style):
         self._set_lr(self.encoder_optimizer, iteration, [self.cfg.distil_lr])

@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from stylize.media.images import to_tensor
 from stylize.models.fast import StyledDecoder
 from stylize.models.networks import FAST, Decoder, Encoder
 from stylize.models.style_layers import mean_std, stylize_taps
-from stylize.models.weights import METADATA_KEY, load_encoder, load_fast, read_metadata
+from stylize.models.weights import METADATA_KEY, load_encoder, load_fast, read_metadata, save_fast
 from stylize.training.config import STYLE_TARGETS, FastTrainConfig
 from stylize.training.fast import FastTrainer, export_fast, fit_head, train_fast
 from stylize.training.loop import load_checkpoint
@@ -161,6 +162,25 @@ def test_a_first_design_file_goes_on_with_a_fitted_head(run_config, tmp_path):
     joint = train_fast(FastTrainConfig(**{**cfg, "out": str(tmp_path / "joint"), "finetune_encoder": True}, iters=5))
     changed = {k for k, v in encoder.state_dict().items() if not torch.equal(v, joint["student"][k])}
     assert changed and not any(k.startswith("preprocess") for k in changed)
+
+
+def test_train_fast_goes_on_in_the_new_layout_and_resumes_in_it(run_config, tmp_path):
+    old_shape = replace(FAST, decoder_convs=(2, 2, 2, 3))
+    init = tmp_path / "old.safetensors"
+    torch.manual_seed(0)
+    save_fast(init, Encoder(old_shape), StyledDecoder(old_shape), {"iterations": 2})
+    cfg = {**run_config, "init": str(init), "decoder_convs": "2,2,4,1"}
+    with pytest.raises(StylizeError, match="it needs --init"):
+        train_fast(FastTrainConfig(**{**cfg, "init": None}, iters=3))
+    state = train_fast(FastTrainConfig(**cfg, iters=3))
+    assert state["iteration"] == 3 and state["shape"]["decoder_convs"] == [2, 2, 4, 1]
+    with pytest.raises(StylizeError, match="differs from the checkpoint's layout 2,2,4,1"):
+        train_fast(FastTrainConfig(**{**cfg, "decoder_convs": "2,2,5,1"}, iters=4, resume="auto"))
+    assert train_fast(FastTrainConfig(**cfg, iters=4, resume="auto"))["iteration"] == 4
+    export_fast([tmp_path / "run" / "checkpoint_00000004.pt"], tmp_path / "new.safetensors")
+    encoder, decoder = load_fast(tmp_path / "new.safetensors")
+    assert encoder.shape.decoder_convs == (2, 2, 4, 1)
+    assert sum(isinstance(layer, torch.nn.Conv2d) for layer in decoder.net) == 9
 
 
 def test_the_fitted_head_reproduces_the_slim_encoders_own_adain():
