@@ -170,6 +170,9 @@ def build_parser():
         "warmup": "linear learning-rate ramp over this run's first N steps (for --init)",
         "ema_decay": "the exported weights are their moving average with this decay (0: the last step's)",
         "content_weight": "content loss weight", "style_weight": "style loss weight",
+        "identity_pixel_weight": "weight of the identity loss in pixels: a photo's and a painting's own features "
+                                 "decoded must give the image back (L1; 0: off)",
+        "identity_feature_weight": "weight of the same identity loss in VGG-19's relu1_1-relu4_1 (MSE; 0: off)",
         "image_size": "shorter side before cropping", "crop_size": "training crop side",
         "architecture": "plain (default): the paper's decoder; skip: also fed the AdaIN-aligned relu1_1-relu3_1; "
                         "skip3: also fed relu3_1. With --init, the file's architecture unless given",
@@ -239,6 +242,9 @@ def build_parser():
         "finetune_encoder": "phase 2 trains the slim encoder too",
         "amp": f"phase 2 in {AMP_HELP}",
         "init": "warm-start from a fast model file (this design's, or a slim network without a head)",
+        "decoder_convs": "with --init: move its decoder's convolutions to this layout, per block from relu1_1's, "
+                         "e.g. 2,2,5,1 (a block grows by identity convolutions; one cut to a single "
+                         "convolution has it fitted to the old block)",
         "ema_decay": "the exported weights are their moving average with this decay (0: the last step's)",
         "workers": "data loading processes",
         "threads": "torch CPU threads (0: torch default)", "save_every": "checkpoint every N steps",

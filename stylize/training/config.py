@@ -21,6 +21,8 @@ class TrainConfig:
     ema_decay: float = 0.995  # exported weights: this moving average (~200 steps: session 11's averaged span); 0: none
     content_weight: float = 1.0
     style_weight: float = 10.0
+    identity_pixel_weight: float = 0.0  # L1 of a photo's (and a painting's) own taps decoded, against the image
+    identity_feature_weight: float = 0.0  # MSE of the same at relu1_1..relu4_1
     image_size: int = 512
     crop_size: int = 256
     workers: int = 2
@@ -88,6 +90,7 @@ class FastTrainConfig:
     finetune_encoder: bool = False  # phase 2 also trains the slim encoder
     amp: bool = False  # phase 2 in mixed precision (stylize/training/precision.py)
     init: str | None = None  # warm start from a fast model file (this design's, or a first-design slim network)
+    decoder_convs: str = ""  # with init: its decoder's convolutions moved to this layout, "2,2,5,1" (relayout.py)
     ema_decay: float = 0.99  # exported weights: this moving average over phase 2 (0: the last step's)
     workers: int = 1
     threads: int = 0

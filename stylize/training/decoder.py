@@ -53,6 +53,18 @@ def adain_losses(encoder, decoder, content, style, levels):
     return decoded_losses(encoder, decoder, targets, targets, style_stats)
 
 
+def identity_losses(encoder, decoder, images):
+    """Park & Lee's identity losses (SANet, 2019): an image's own, unstylised taps must decode
+    back to the image. Without them the decoder paints its own marks whatever it is given, so
+    strength 0 returns a painted photo. Returns (pixel L1, MSE summed over relu1_1..relu4_1)."""
+    with torch.no_grad():
+        own = encoder(images)
+    output = decoder(own)
+    pixel = F.l1_loss(output.float(), images.float())
+    feature = sum(F.mse_loss(tap.float(), target.float()) for tap, target in zip(encoder(output), own))
+    return pixel, feature
+
+
 def learning_rate(cfg, iteration, iterations_before=0):
     """The inverse decay over all iterations (a warm start's included), times a linear ramp over
     this run's first cfg.warmup iterations."""
@@ -165,13 +177,22 @@ def train(cfg: TrainConfig, command=""):
             group["lr"] = lr
         with precision.autocast():
             content_loss, style_loss, output = adain_losses(encoder, model, content, style, levels)
-        loss = cfg.content_weight * content_loss + cfg.style_weight * style_loss
+            losses = {"content": content_loss, "style": style_loss}
+            if cfg.identity_pixel_weight or cfg.identity_feature_weight:
+                # photos and paintings alike must come back; half of each, so that this costs what the
+                # stylised batch costs
+                half = max(1, cfg.batch_size // 2)
+                own = torch.cat([content[:half], style[:half]])
+                losses["id_pixel"], losses["id_feature"] = identity_losses(encoder, model, own)
+        weights = {"content": cfg.content_weight, "style": cfg.style_weight,
+                   "id_pixel": cfg.identity_pixel_weight, "id_feature": cfg.identity_feature_weight}
+        loss = sum(weights[name] * value for name, value in losses.items())
         if not torch.isfinite(loss):
             raise StylizeError(f"loss became {loss.item()} at iteration {iteration}; lower --lr or drop --amp")
         precision.step(loss, [optimizer])
         average.update()
         last.update(content=content, style=style, output=output.detach(), lr=lr)
-        return {"content": content_loss.item(), "style": style_loss.item(), "total": loss.item()}
+        return {**{name: value.item() for name, value in losses.items()}, "total": loss.item()}
 
     def sync_stop(stopped):  # every rank must stop at the same iteration
         if world == 1:

@@ -299,3 +299,28 @@ def test_a_time_limit_stops_the_run_with_a_checkpoint(folders, tmp_path):
     state = train(config(folders, tmp_path / "run", iters=100_000, save_every=100_000, time_limit=0.5))
     assert 1 <= state["iteration"] < 100_000
     assert load_checkpoint(newest_checkpoint(tmp_path / "run"))["iteration"] == state["iteration"]
+
+
+def test_identity_losses_teach_the_decoder_to_give_an_image_back(folders, tmp_path, encoder):
+    # Trained on the identity losses alone, the decoder learns to return an image from its own
+    # taps (strength 0), which the paper's losses never ask of it.
+    content, style = fixed_batch(folders)
+    images = torch.cat([content, style])
+
+    def pixel_error(state):
+        decoder = Decoder("skip")
+        decoder.load_state_dict(state["decoder"])
+        with torch.no_grad():
+            return (decoder(encoder(images)) - images).abs().mean().item()
+
+    cfg = dict(lr=1e-3, content_weight=0.0, style_weight=0.0, identity_pixel_weight=1.0, identity_feature_weight=0.1)
+    first = train(config(folders, tmp_path / "id", iters=1, **cfg))
+    last = train(config(folders, tmp_path / "id", iters=40, resume="auto", save_every=40, **cfg))
+    assert set(last["losses"]) == {"content", "style", "id_pixel", "id_feature", "total"}
+    assert last["losses"]["total"] == pytest.approx(last["losses"]["id_pixel"] + 0.1 * last["losses"]["id_feature"])
+    assert pixel_error(last) < 0.7 * pixel_error(first)
+
+
+def test_without_identity_weights_no_identity_loss_is_computed(folders, tmp_path):
+    state = train(config(folders, tmp_path / "plain", iters=1))
+    assert set(state["losses"]) == {"content", "style", "total"}
