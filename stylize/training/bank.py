@@ -22,6 +22,7 @@ from stylize.training.config import BankTrainConfig
 from stylize.training.data import endless_loader
 from stylize.training.decoder import decoded_losses
 from stylize.training.loop import TrainingLoop, load_checkpoint, resume_path
+from stylize.training.seeds import BANK_STYLES, seed_of
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,7 @@ def train_bank(cfg: BankTrainConfig, command=""):
     def step(iteration):
         content, _ = next(contents)
         content = content.to(device)
-        g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + iteration)
+        g = torch.Generator().manual_seed(seed_of(cfg.seed, BANK_STYLES, iteration))
         picks = torch.randint(len(names), (content.shape[0],), generator=g).tolist()
         targets_stats = per_tap(stats, picks)
         with torch.no_grad():  # one encoder pass gives both the bank's input and the AdaIN targets

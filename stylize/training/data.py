@@ -6,12 +6,14 @@ exactly the batches the uninterrupted run would have, whatever the number of wor
 """
 import logging
 import random
+from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from stylize.errors import StylizeError
 from stylize.media.images import list_images, open_image, resize_shorter, to_tensor
+from stylize.training.seeds import seed_of
 
 log = logging.getLogger(__name__)
 MIN_SIDE = 32  # anything smaller is an icon, not a training image
@@ -54,21 +56,42 @@ class ImageFolder(Dataset):
         raise StylizeError(f"none of the {len(self.files)} images could be read")
 
 
+def source_of(path):
+    """The source an image came from: its folder under the root if it has one (WikiArt's
+    style folders), else its name up to the first '_' (scripts/build_dataset.py's <source>_<name>)."""
+    return path.parent.name if len(path.parts) > 1 else path.name.split("_", 1)[0]
+
+
+def capped_weights(files, cap):
+    """Draw weights that count a source as if it had at most `cap` x (all files) images: a source
+    of n files weighs min(n, cap * total), shared by its files. (Wesnoth's figures are 64 % of the
+    Debian style set; uncapped, their dark outlines become the decoder's idea of paint.)"""
+    sources = [source_of(f) for f in files]
+    counts = {s: sources.count(s) for s in set(sources)}
+    limit = cap * len(files)
+    return torch.tensor([min(counts[s], limit) / counts[s] for s in sources], dtype=torch.float64)
+
+
 class EndlessSampler(Sampler):
     """Yields (index, crop seed) pairs forever, batch_size per iteration, from iteration `start`.
 
     Rank r of `world` draws only from indices r, r + world, ...: its own shard of the folder.
+    With `weights` (one per image), draws follow them instead of being uniform.
     """
 
-    def __init__(self, size, batch_size, seed=0, start=0, rank=0, world=1):
+    def __init__(self, size, batch_size, seed=0, start=0, rank=0, world=1, weights=None):
         self.shard = torch.arange(rank, size, world) if size >= world else torch.arange(size)
         self.batch_size, self.seed, self.start, self.rank = batch_size, seed, start, rank
+        self.weights = None if weights is None else weights[self.shard]
 
     def __iter__(self):
         iteration = self.start
         while True:
-            g = torch.Generator().manual_seed(hash((self.seed, self.rank, iteration)) & (2**63 - 1))
-            picks = self.shard[torch.randint(len(self.shard), (self.batch_size,), generator=g)]
+            g = torch.Generator().manual_seed(seed_of(self.seed, self.rank, iteration))
+            if self.weights is None:
+                picks = self.shard[torch.randint(len(self.shard), (self.batch_size,), generator=g)]
+            else:
+                picks = self.shard[torch.multinomial(self.weights, self.batch_size, replacement=True, generator=g)]
             crop_seeds = torch.randint(2**31, (self.batch_size,), generator=g)
             yield from zip(picks.tolist(), crop_seeds.tolist())
             iteration += 1
@@ -79,10 +102,13 @@ def collate(batch):
     return torch.stack(images), sum(skipped)
 
 
-def endless_loader(folder, image_size, crop_size, batch_size, seed, workers, start=0, rank=0, world=1):
-    """(dataset, iterator of (batch, skipped files) from iteration `start` on) for an image folder."""
+def endless_loader(folder, image_size, crop_size, batch_size, seed, workers, start=0, rank=0, world=1, source_cap=0.0):
+    """(dataset, iterator of (batch, skipped files) from iteration `start` on) for an image folder.
+    source_cap: the most any one source's images should be of the draws (0: uniform draws)."""
     dataset = ImageFolder(folder, image_size, crop_size)
-    sampler = EndlessSampler(len(dataset), batch_size, seed, start, rank, world)
+    relative = [Path(f).relative_to(folder) for f in dataset.files]
+    weights = capped_weights(relative, source_cap) if source_cap else None
+    sampler = EndlessSampler(len(dataset), batch_size, seed, start, rank, world, weights)
     loader = DataLoader(dataset, batch_size, sampler=sampler, num_workers=workers,
                         collate_fn=collate, pin_memory=False, persistent_workers=workers > 0)
     return dataset, iter(loader)

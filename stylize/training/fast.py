@@ -44,6 +44,7 @@ from stylize.training.loop import TrainingLoop, load_checkpoint, remove_stale_te
 from stylize.training.losses import inverse_decay, losses_of_taps
 from stylize.training.precision import MixedPrecision
 from stylize.training.relayout import fit_cut_blocks, parse_layout, relaid_shape, relay_decoder
+from stylize.training.seeds import TEACHER_POOL, seed_of
 from stylize.training.teacher_pool import load_or_make_pool
 
 log = logging.getLogger(__name__)
@@ -292,7 +293,7 @@ class FastTrainer:
     def pool_indices(self, iteration):
         """The pool pairs of a step: a function of (seed, iteration) only, so a resumed run sees
         what the uninterrupted one would have."""
-        g = torch.Generator().manual_seed(hash((self.cfg.seed, "pool", iteration)) & (2**63 - 1))
+        g = torch.Generator().manual_seed(seed_of(self.cfg.seed, TEACHER_POOL, iteration))
         return torch.randint(len(self.pool), (self.cfg.batch_size,), generator=g)
 
     def paint(self, content, stats):
