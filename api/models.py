@@ -39,7 +39,7 @@ class LoadedModels:
             bank_path = s.bank or (DEFAULT_BANK if DEFAULT_BANK.exists() else None)
             self.bank = load_bank(bank_path) if bank_path else None
             for stylizer in stylizers.values() if self.bank else ():  # every model reads bank styles
-                self.bank.check_fits(stylizer.engine.decoder)
+                self.bank.check_fits(stylizer.engine.model.decoder)
             self.stylizers = stylizers
             device = next(iter(stylizers.values())).engine.device
             log.info("models ready on %s: %s; style bank: %s", device, ", ".join(stylizers), bank_path)

@@ -62,7 +62,7 @@ def main():
         content_loss, style_by_tap = yardstick_losses(vgg, engine, c, s)
         rows.append({"pair": i, "content": content_loss, "style": sum(style_by_tap),
                      "style_by_tap": dict(zip(TAP_NAMES, style_by_tap))})
-    meta = engine.decoder.metadata
+    meta = engine.model.decoder.metadata
     summary = {"model": args.model, "weights": args.weights or "shipped", "iterations": meta.get("iterations"),
                "pairs": len(rows), "size": args.size,
                "content_loss": sum(r["content"] for r in rows) / len(rows),

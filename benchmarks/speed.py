@@ -128,10 +128,9 @@ def measure(engine, content, style, runs, bank=None):
 
 
 def build(model, args):
-    encoder, decoder, style_encoder = model_spec(model).networks(args.weights.get(model))
-    return {"baseline": lambda: Engine(decoder, encoder, args.device, precision="fp32", channels_last=False,
-                                       model=model, style_encoder=style_encoder),
-            "stylize": lambda: Engine(decoder, encoder, args.device, model=model, style_encoder=style_encoder)}
+    networks = model_spec(model).model(args.weights.get(model))
+    return {"baseline": lambda: Engine(networks, args.device, precision="fp32", channels_last=False),
+            "stylize": lambda: Engine(networks, args.device)}
 
 
 def inputs(size):
@@ -227,7 +226,7 @@ def onnx_rows(args):
     for model in args.models:
         engine = build(model, args)["stylize"]()
         folder = Path(tempfile.mkdtemp())
-        export_onnx(Engine.load(model, args.weights.get(model), device="cpu", precision="fp32"), folder)
+        export_onnx(model_spec(model).model(args.weights.get(model)), folder)
         encoder = ort.InferenceSession(str(folder / "style_encoder.onnx"))
         stylizer = ort.InferenceSession(str(folder / "stylizer.onnx"))
         for size in args.sizes:

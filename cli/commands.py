@@ -57,7 +57,7 @@ def transfer_request(args):
 
 def _load(args):
     stylizer = Stylizer.from_files(args.model, args.decoder, args.vgg, args.device, args.precision)
-    return stylizer, load_bank(args.bank, stylizer.engine.decoder) if args.bank else None
+    return stylizer, load_bank(args.bank, stylizer.engine.model.decoder) if args.bank else None
 
 
 def transfer(args):
@@ -133,9 +133,8 @@ def export(args):
 
 def export_onnx(args):
     from stylize.export.onnx import export_onnx as export
-    from stylize.pipelines.engine import Engine
 
-    info = export(Engine.load(args.model, args.weights, device="cpu", precision="fp32"), args.out_dir, args.opset)
+    info = export(model_spec(args.model).model(args.weights), args.out_dir, args.opset)
     print(f"wrote {args.out_dir}/style_encoder.onnx and stylizer.onnx ({args.model} model, "
           f"style_stats of {info['style_stats_size']} numbers, opset {args.opset})")
 

@@ -19,7 +19,8 @@ from PIL import Image
 from stylize.errors import StylizeError
 from stylize.media.images import list_images, open_image
 from stylize.models.bank import load_bank
-from stylize.pipelines.engine import Engine, stack_styles
+from stylize.models.style_stats import stack_styles
+from stylize.pipelines.engine import Engine
 from stylize.pipelines.request import parse_alpha_range
 from stylize.pipelines.stylizer import Stylizer
 
@@ -54,7 +55,7 @@ class StyleAugment(nn.Module):
         self.precision = precision
         self.engine = Engine.load(model, weights, device=device, precision=precision)
         if bank is not None:
-            style_bank = load_bank(bank, self.engine.decoder)
+            style_bank = load_bank(bank, self.engine.model.decoder)
             names = list(styles) if styles is not None else style_bank.names
             pool = [style_bank.style_stats(style_bank.blend_weights(((name, 1.0),))) for name in names]
         else:
@@ -70,9 +71,7 @@ class StyleAugment(nn.Module):
     def _on(self, device):
         """The engine on `device`, moved there on the first call that needs it."""
         if self.engine.device != device:
-            self.engine = Engine(self.engine.decoder, self.engine.encoder, device=str(device),
-                                 precision=self.precision, model=self.engine.model,
-                                 style_encoder=self.engine.style_encoder)
+            self.engine = Engine(self.engine.model, device=str(device), precision=self.precision)
         return self.engine
 
     def draw(self, count):
@@ -100,4 +99,4 @@ class StyleAugment(nn.Module):
         return out if images.dim() == 4 else out[0]
 
     def extra_repr(self):
-        return f"model={self.engine.model}, styles={self.num_styles}, p={self.p}, alpha={self.alpha}"
+        return f"model={self.engine.model.name}, styles={self.num_styles}, p={self.p}, alpha={self.alpha}"

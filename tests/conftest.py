@@ -8,6 +8,7 @@ from PIL import Image
 
 from stylize.models.fast import StyledDecoder
 from stylize.models.networks import FAST, Decoder, Encoder
+from stylize.models.style_transfer import StyleTransferModel
 from stylize.models.weights import load_encoder, save_decoder, save_fast
 from stylize.pipelines.engine import Engine
 from stylize.pipelines.stylizer import Stylizer
@@ -71,14 +72,20 @@ def random_decoder(architecture="plain", seed=0):
     return Decoder(architecture)
 
 
+def engine_with(decoder, encoder, **options):
+    """An Engine over the quality model's networks, `encoder` (VGG-19) and `decoder`: float32 on
+    the CPU unless `options` say otherwise."""
+    return Engine(StyleTransferModel("quality", encoder, decoder), **{"device": "cpu", "precision": "fp32", **options})
+
+
 @pytest.fixture(scope="session")
 def plain_engine(encoder):
-    return Engine(random_decoder("plain"), encoder, device="cpu", precision="fp32")
+    return engine_with(random_decoder("plain"), encoder)
 
 
 @pytest.fixture(scope="session")
 def skip_engine(encoder):
-    return Engine(random_decoder("skip"), encoder, device="cpu", precision="fp32")
+    return engine_with(random_decoder("skip"), encoder)
 
 
 @pytest.fixture(scope="session")

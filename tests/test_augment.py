@@ -79,7 +79,7 @@ def test_pool_from_a_bank(decoder_file, fast_file, tmp_path):
 
     stylizer = Stylizer.from_files("quality", decoder_file, device="cpu", precision="fp32")
     stats = [stylizer.prepare_style(gradient_image((40, 40), seed=s), 40) for s in (1, 2)]
-    levels = stylizer.engine.stylised_levels
+    levels = stylizer.engine.model.reads
     path = tmp_path / "bank.safetensors"
     save_bank(path, StyleBank.from_stats(["one", "two"], stats, levels), {"note": "test"})
     aug = StyleAugment(["two"], model="quality", weights=decoder_file, bank=path, p=1.0, alpha=1.0, device="cpu",

@@ -20,51 +20,51 @@ import torch.nn as nn
 
 from stylize.errors import StylizeError
 from stylize.models.networks import TAP_NAMES
-from stylize.models.style_layers import mean_std, stylize_taps
+from stylize.models.style_stats import StyleStats
+from stylize.models.style_transfer import StyleTransferModel
 from stylize.models.weights import atomic_write
-from stylize.pipelines.engine import Engine
 
 OPSET = 17
 
 
 class StyleEncoderGraph(nn.Module):
-    def __init__(self, encoder, levels):
+    """style -> its StyleStats at the model's style levels, flattened into one row."""
+
+    def __init__(self, model):
         super().__init__()
-        self.encoder, self.levels = encoder, levels
+        self.model = model
 
     def forward(self, style):
-        taps = self.encoder(style)
-        parts = []
-        for level in self.levels:
-            mean, std = mean_std(taps[level])
-            parts += [mean.flatten(1), std.flatten(1)]
-        return torch.cat(parts, dim=1)
+        stats = self.model.style_stats(style)
+        return torch.cat([part for level in self.model.style_widths
+                          for part in (stats.means[level].flatten(1), stats.stds[level].flatten(1))], dim=1)
 
 
 class StylizerGraph(nn.Module):
-    def __init__(self, encoder, decoder):
+    """(content, a style_stats row, alpha) -> the model's painting."""
+
+    def __init__(self, model):
         super().__init__()
-        self.encoder, self.decoder = encoder, decoder
+        self.model = model
 
     def forward(self, content, style_stats, alpha):
         means, stds, offset = [None] * 4, [None] * 4, 0
-        for level, width in self.decoder.style_widths.items():
+        for level, width in self.model.style_widths.items():
             means[level] = style_stats[:, offset:offset + width, None, None]
             stds[level] = style_stats[:, offset + width:offset + 2 * width, None, None]
             offset += 2 * width
-        targets, modulation = self.decoder.condition(means, stds, alpha)
-        taps = stylize_taps(self.encoder(content), targets, self.decoder.reads, alpha)
-        return self.decoder(taps, modulation).clamp(0, 1)
+        return self.model(content, StyleStats(tuple(means), tuple(stds)), alpha)
 
 
-def layout(engine):
+def layout(model):
     """[(tap name, channels)] in style_stats order, and S."""
-    parts = [(TAP_NAMES[level], width) for level, width in engine.decoder.style_widths.items()]
+    parts = [(TAP_NAMES[level], width) for level, width in model.style_widths.items()]
     return parts, 2 * sum(width for _, width in parts)
 
 
-def export_onnx(engine: Engine, out_dir, opset=OPSET):
-    """Write style_encoder.onnx, stylizer.onnx and README.md (with a JSON block) into out_dir."""
+def export_onnx(model: StyleTransferModel, out_dir, opset=OPSET):
+    """Write style_encoder.onnx, stylizer.onnx and README.md (with a JSON block) into out_dir.
+    The model is moved to the CPU in float32 to be traced."""
     try:
         import onnx  # noqa: F401  (torch's exporter writes through it)
     except ImportError:
@@ -74,17 +74,15 @@ def export_onnx(engine: Engine, out_dir, opset=OPSET):
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise StylizeError(f"cannot create output folder {out_dir}: {e.strerror or e}") from None
-    encoder, decoder, style_encoder = (module.float().to("cpu", memory_format=torch.contiguous_format)
-                                       for module in (engine.encoder, engine.decoder, engine.style_encoder))
-    levels = tuple(decoder.style_widths)
-    parts, size = layout(engine)
+    model = model.float().to("cpu", memory_format=torch.contiguous_format)
+    parts, size = layout(model)
     image = torch.rand(1, 3, 64, 64)
-    stats = StyleEncoderGraph(style_encoder, levels)(image).detach()
+    stats = StyleEncoderGraph(model)(image).detach()
     hw = {0: "batch", 2: "height", 3: "width"}
     graphs = [
-        ("style_encoder.onnx", StyleEncoderGraph(style_encoder, levels), (image,), ["style"], ["style_stats"],
+        ("style_encoder.onnx", StyleEncoderGraph(model), (image,), ["style"], ["style_stats"],
          {"style": hw, "style_stats": {0: "batch"}}),
-        ("stylizer.onnx", StylizerGraph(encoder, decoder), (image, stats, torch.ones(1)),
+        ("stylizer.onnx", StylizerGraph(model), (image, stats, torch.ones(1)),
          ["content", "style_stats", "alpha"], ["image"], {"content": hw, "style_stats": {0: "batch"}, "image": hw}),
     ]
     for name, module, args, inputs, outputs, axes in graphs:
@@ -93,9 +91,9 @@ def export_onnx(engine: Engine, out_dir, opset=OPSET):
             atomic_write(out_dir / name, lambda tmp: torch.onnx.export(
                 module.eval(), args, str(tmp), input_names=inputs, output_names=outputs, dynamic_axes=axes,
                 opset_version=opset, dynamo=False))
-    info = {"model": engine.model, "opset": opset, "style_stats_size": size,
+    info = {"model": model.name, "opset": opset, "style_stats_size": size,
             "style_stats_order": [f"{name} {kind} ({width})" for name, width in parts for kind in ("mean", "std")],
-            "metadata": engine.decoder.metadata}
+            "metadata": model.decoder.metadata}
     atomic_write(out_dir / "README.md", lambda tmp: Path(tmp).write_text(readme(info)))
     return info
 

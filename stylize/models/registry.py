@@ -1,20 +1,22 @@
 """The table of models: one row per model, and every face derives its choices from it.
 
 A row says how the model's networks load (with the file that ships), which option names its
-weights, what it supports, its batch sizes, and which training function exports its
-checkpoints (named, not imported: inference never imports training code). Adding a model is
-one module with its loader plus one row here.
+weights, its batch sizes, and which training function exports its checkpoints (named, not
+imported: inference never imports training code). `ModelSpec.model()` hands out the networks as
+one StyleTransferModel. Adding a model is one module with its networks and their loader under
+stylize/models/ plus one row here.
 """
 from dataclasses import dataclass
 from typing import Callable
 
 from stylize.errors import StylizeError
+from stylize.models.style_transfer import StyleTransferModel
 from stylize.models.weights import DEFAULT_DECODER, DEFAULT_FAST, load_decoder, load_encoder, load_fast
 
 
 def _load_quality(weights=None, vgg=None):
-    encoder = load_encoder(vgg)
-    return encoder, load_decoder(weights), encoder
+    """VGG-19 reads both the content and the style."""
+    return load_encoder(vgg), load_decoder(weights), None
 
 
 def _load_fast(weights=None, vgg=None):
@@ -24,13 +26,13 @@ def _load_fast(weights=None, vgg=None):
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """name: as requests and options say it; load(weights, vgg) -> (encoder, decoder), None
-    meaning the shipped file; weights_option: the setting/option that overrides the weights;
-    vgg_encoder: its encoder is VGG-19, so another VGG file (--vgg) may replace it;
-    supports_bank: whether bank styles (VGG-19 statistics) apply; required: a server needs it
-    (else it is served when its file is there); batch sizes for images and frames by device
-    type; checkpoint_kind: the "kind" its training checkpoints carry; exporter: "module:function"
-    that turns such a checkpoint into the model's file."""
+    """name: as requests and options say it; load(weights, vgg) -> (content encoder, decoder,
+    style encoder or None when the content encoder reads the style too), weights None meaning
+    the shipped file; weights_option: the setting/option that overrides the weights;
+    vgg_encoder: its encoder is VGG-19, so another VGG file (--vgg) may replace it; required: a
+    server needs it (else it is served when its file is there); batch sizes for images and
+    frames by device type; checkpoint_kind: the "kind" its training checkpoints carry; exporter:
+    "module:function" that turns such a checkpoint into the model's file."""
     name: str
     summary: str
     load: Callable
@@ -43,13 +45,13 @@ class ModelSpec:
     checkpoint_kind: str
     exporter: str
 
-    def networks(self, weights=None, vgg=None):
-        """(content encoder, decoder, style encoder) of this model; `vgg` (another VGG-19 file)
-        only where the content encoder is VGG-19."""
+    def model(self, weights=None, vgg=None):
+        """This model's StyleTransferModel; `vgg` (another VGG-19 file) only where the content
+        encoder is VGG-19."""
         if vgg is not None and not self.vgg_encoder:
             vggs = " or ".join(spec.name for spec in MODELS.values() if spec.vgg_encoder)
             raise StylizeError(f"the {self.name} model has its own encoder; --vgg applies to the {vggs} model only")
-        return self.load(weights, vgg)
+        return StyleTransferModel(self.name, *self.load(weights, vgg))
 
     def batch_size(self, device, frames=False):
         return (self.frame_batch if frames else self.image_batch)[device.type]

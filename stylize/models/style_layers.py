@@ -70,18 +70,35 @@ def full_strength(alpha):
     return isinstance(alpha, (int, float)) and alpha == 1
 
 
-def stylize_taps(taps, style_stats, levels, alpha=1.0, content_stats=None, adain=None):
+def regional_adain(adain, feat, targets, regions):
+    """AdaIN per region: each position of `feat` takes the targets[k] (mean, std) of the style k
+    that owns it (region_owner of the (B, K, H, W) `regions`), measured against the content
+    statistics of that region only."""
+    owner = region_owner(regions, feat.shape[-2:])[:, None]
+    out = torch.zeros_like(feat)
+    for k, (mean, std) in enumerate(targets):
+        region = (owner == k).to(feat.dtype)
+        out += region * adain(feat, mean, std, mask=region)
+    return out
+
+
+def stylize_taps(taps, style_stats, levels, alpha=1.0, content_stats=None, adain=None, regions=None):
     """Encoder taps with AdaIN at `levels` (the ones a decoder reads), the others as they are.
 
     style_stats[level] (and content_stats[level], if given: a large image's whole statistics
-    for each of its tiles) is a (mean, std) pair; alpha (a number, or a tensor in a traced
-    graph) mixes each stylised tap with the content's own: 0 = content, 1 = style. Engine,
-    training and ONNX export all stylise through this one function.
+    for each of its tiles) is a (mean, std) pair, or with `regions` (masks of K styles, (B, K,
+    H, W)) a list of K pairs, one per style (regional_adain). alpha (a number, or a tensor in a
+    traced graph) mixes each stylised tap with the content's own: 0 = content, 1 = style. The
+    model (StyleTransferModel), training and ONNX export all stylise through this one function.
     """
     adain = adain or AdaIN()
     out = list(taps)
     for level in levels:
-        target = adain(taps[level], *style_stats[level], content_stats=content_stats[level] if content_stats else None)
+        if regions is None:
+            target = adain(taps[level], *style_stats[level],
+                           content_stats=content_stats[level] if content_stats else None)
+        else:
+            target = regional_adain(adain, taps[level], style_stats[level], regions)
         out[level] = target if full_strength(alpha) else torch.lerp(taps[level], target, alpha)
     return out
 

@@ -1,17 +1,12 @@
-"""The engine: tensors in, tensors out. Encoder taps, style statistics, AdaIN at the levels the
-decoder reads, decoding, and tiles for large images, on one device at one precision.
+"""The engine: tensors in, tensors out, for one StyleTransferModel on one device at one
+precision. The model computes; the engine decides where and how: the device, the autocast dtype
+(statistics and the style layer stay float32), tiles for large images, and the cache of the last
+style's conditioning (a video's frames share it).
 
-A style image is reduced to the mean and std of its encoder taps (`StyleStats`) once, and those
-stats can then be applied to any number of content images. The style encoder is VGG-19 for
-both models; the content encoder is the model's own (VGG-19, or the fast model's slim one), and
-the decoder turns a style's statistics into what it needs (`Decoder.condition`: AdaIN targets at
-the taps it reads, and for the fast model a modulation of every convolution). Images above
-`max_untiled_pixels` are processed in overlapping tiles whose AdaIN uses the whole image's content statistics, so
-memory stays bounded and the tiles agree. Both models (`quality`, `fast`) run through the same
-engine: they differ only in their content encoder and decoder.
+A style image is reduced to its StyleStats once, and those can then be applied to any number of
+content images. Images above `max_untiled_pixels` are processed in overlapping tiles whose AdaIN
+uses the whole image's content statistics, so memory stays bounded and the tiles agree.
 """
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 
@@ -19,55 +14,14 @@ from stylize.device import pick_device
 from stylize.errors import StylizeError, check_stop
 from stylize.models.networks import DOWNSCALE
 from stylize.models.registry import model_spec
-from stylize.models.style_layers import EPS, AdaIN, full_strength, mean_std, region_owner, stylize_taps
-from stylize.models.weights import load_encoder
+from stylize.models.style_layers import EPS
+from stylize.models.style_stats import StyleStats
+from stylize.models.style_transfer import as_alpha
 from stylize.pipelines.tiling import ramp, spans
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 TILE, OVERLAP = 512, 64
 MAX_UNTILED_PIXELS = 1536 * 1536
-
-
-@dataclass(frozen=True)
-class StyleStats:
-    """Per-channel mean and std of a style image's relu1_1..relu4_1 taps, each (1, C, 1, 1)
-    (None at a tap a bank does not set). Stacked (`stack_styles`), each is (B, C, 1, 1): one
-    style per image of a batch."""
-    means: tuple
-    stds: tuple
-
-    @property
-    def rows(self):
-        return next(m for m in self.means if m is not None).shape[0]
-
-    def row(self, i):
-        """The style of image `i` of a batch (itself when one style serves the whole batch)."""
-        return self if self.rows == 1 else self.take(torch.tensor([i]))
-
-    def take(self, rows):
-        """The styles at `rows` (a tensor of row indices), stacked in that order."""
-        return StyleStats(*(tuple(None if t is None else t[rows.to(t.device)] for t in getattr(self, field))
-                            for field in ("means", "stds")))
-
-
-def _per_tap(styles, combine):
-    """One StyleStats whose tap tensors are combine(the styles' tensors of that tap)."""
-    return StyleStats(*(tuple(None if parts[0] is None else combine(parts)
-                              for parts in zip(*(getattr(s, field) for s in styles)))
-                        for field in ("means", "stds")))
-
-
-def blend(styles, weights):
-    """One StyleStats from several and their weights (summing to 1). AdaIN is affine in the style
-    statistics, so blending the statistics blends the outputs."""
-    if len(styles) == 1:
-        return styles[0]
-    return _per_tap(styles, lambda parts: sum(w * p for w, p in zip(weights, parts)))
-
-
-def stack_styles(styles):
-    """One StyleStats with a row per style: a batch whose image i takes styles[i]."""
-    return _per_tap(styles, torch.cat)
 
 
 def resolve_precision(name, device):
@@ -95,32 +49,26 @@ def pad_to_multiple(x, multiple=DOWNSCALE):
 
 
 class Engine:
-    """An encoder and decoder, loaded once, ready to stylise tensors on one device.
+    """A StyleTransferModel, loaded once, ready to stylise tensors on one device.
 
     precision: 'auto' (default), 'fp32', 'bf16' or 'fp16': the dtype of the convolutions;
     statistics and AdaIN are always computed in float32.
     """
 
-    def __init__(self, decoder, encoder=None, device="auto", precision="auto", channels_last=True,
-                 max_untiled_pixels=MAX_UNTILED_PIXELS, tile=TILE, overlap=OVERLAP, model="quality",
-                 style_encoder=None):
+    def __init__(self, model, device="auto", precision="auto", channels_last=True,
+                 max_untiled_pixels=MAX_UNTILED_PIXELS, tile=TILE, overlap=OVERLAP):
         self.device = pick_device(device)
         self.autocast_dtype = resolve_precision(precision, self.device)
         # channels_last lets oneDNN (CPU) and cuDNN (GPU) pick their fastest convolution kernels.
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.encoder = (encoder or load_encoder()).to(self.device, memory_format=self.memory_format)
-        self.style_encoder = (self.encoder if style_encoder is None
-                              else style_encoder.to(self.device, memory_format=self.memory_format))
-        self.decoder = decoder.to(self.device, memory_format=self.memory_format).eval()
-        self.adain = AdaIN()
+        self.model = model.to(self.device, memory_format=self.memory_format)
+        self.model.decoder.eval()
         self.max_untiled_pixels, self.tile, self.overlap = max_untiled_pixels, tile, overlap
-        self.model = model
         self._last_condition = (None, None, None)  # (style, alpha, condition): frames reuse their style's
 
     @classmethod
     def load(cls, model="quality", decoder_path=None, vgg_path=None, device="auto", precision="auto"):
-        encoder, decoder, style_encoder = model_spec(model).networks(decoder_path, vgg_path)
-        return cls(decoder, encoder, device, precision, model=model, style_encoder=style_encoder)
+        return cls(model_spec(model).model(decoder_path, vgg_path), device, precision)
 
     @property
     def precision(self):
@@ -130,11 +78,8 @@ class Engine:
     def style_source(self):
         """What a style's statistics depend on besides the image: the style encoder's weights (so
         both models, whose style encoder is the same VGG-19, share cached styles)."""
-        return self.style_encoder.source or f"encoder {id(self.style_encoder)}"
-
-    @property
-    def stylised_levels(self):
-        return self.decoder.reads
+        style_encoder = self.model.style_encoder
+        return style_encoder.source or f"encoder {id(style_encoder)}"
 
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None)
@@ -143,13 +88,13 @@ class Engine:
         """(B, 3, H, W) in [0, 1], H and W multiples of 8 -> the four taps of the content encoder
         (or of `encoder`), in float32."""
         with self._autocast():
-            taps = (encoder or self.encoder)(image.to(self.device, memory_format=self.memory_format))
+            taps = (encoder or self.model.encoder)(image.to(self.device, memory_format=self.memory_format))
         return [t.float() for t in taps]
 
     def decode(self, taps, modulation=None, regions=None):
         """Stylised taps (and the decoder's modulation, as stylize_features returns them) -> images."""
         with self._autocast():
-            return self.decoder(taps, modulation, regions).float()
+            return self.model.decoder(taps, modulation, regions).float()
 
     @torch.inference_mode()
     def style_stats(self, style, should_stop=None):
@@ -159,10 +104,10 @@ class Engine:
         work with stylize.errors.Cancelled (deadlines, shutdown)."""
         x = pad_to_multiple(style[None].to(self.device))
         if x.shape[-1] * x.shape[-2] > self.max_untiled_pixels:
-            stats = self._whole_image_stats(x, levels=range(4), should_stop=should_stop, encoder=self.style_encoder)
-        else:
-            stats = [mean_std(t) for t in self.encode(x, self.style_encoder)]
-        return StyleStats(tuple(m for m, _ in stats), tuple(s for _, s in stats))
+            return StyleStats.from_pairs(self._whole_image_stats(x, levels=range(4), should_stop=should_stop,
+                                                                 encoder=self.model.style_encoder))
+        with self._autocast():
+            return self.model.style_stats(x.to(memory_format=self.memory_format))
 
     @torch.inference_mode()
     def stylize_tensor(self, content, style, masks=None, alpha=1.0, should_stop=None):
@@ -204,38 +149,21 @@ class Engine:
             return last
         means, stds = ([None if t is None else t.to(self.device) for t in ts] for ts in (style.means, style.stds))
         with torch.autocast(self.device.type, enabled=False):  # a few small matrix products, kept in float32
-            conditioned = self.decoder.condition(means, stds, alpha)
+            conditioned = self.model.condition(StyleStats(means, stds), alpha)
         if not torch.is_tensor(alpha):
             self._last_condition = (style, alpha, conditioned)  # one tuple: other threads see all of it or none
         return conditioned
 
     def stylize_features(self, taps, style, masks=None, alpha=1.0, content_stats=None):
-        """Encoder taps -> (the taps the decoder gets, its modulation, its regions): AdaIN at every
-        level the decoder reads; `decode(*result)` finishes the image.
+        """Encoder taps -> (the taps the decoder gets, its modulation, its regions): the model's
+        style layer with the (cached) condition of `style`; `decode(*result)` finishes the image.
 
         masks, if given, is (1, K, H, W) at image resolution, one channel per style in `style`.
         content_stats, if given, holds (mean, std) per level to use instead of the taps' own.
         """
-        if torch.is_tensor(alpha):  # one per image
-            alpha = alpha.to(self.device, torch.float32).view(-1, 1, 1, 1)
-        if masks is None:
-            targets, modulation = self.condition(style, alpha)
-            return stylize_taps(taps, targets, self.stylised_levels, alpha, content_stats, self.adain), modulation, None
-        conditions = [self.condition(one, alpha) for one in style]
-        out = list(taps)
-        for level in self.stylised_levels:
-            feat = taps[level]
-            owner = region_owner(masks, feat.shape[-2:])[:, None]
-            target = torch.zeros_like(feat)
-            for k, (targets, _) in enumerate(conditions):
-                region = (owner == k).to(feat.dtype)
-                target += region * self.adain(feat, *targets[level], mask=region)
-            out[level] = target if full_strength(alpha) else torch.lerp(feat, target, alpha)
-        if conditions[0][1] is None:
-            return out, None, None
-        modulation = [tuple(torch.cat([c[1][i][part] for c in conditions]).flatten(1) for part in (0, 1))
-                      for i in range(len(conditions[0][1]))]  # (K, C) per conv: one row per style
-        return out, modulation, masks
+        alpha = as_alpha(alpha, self.device)
+        conditioned = self.condition(style, alpha) if masks is None else [self.condition(one, alpha) for one in style]
+        return self.model.stylize(taps, conditioned, alpha, masks, content_stats)
 
     def _tiles(self, x):
         _, _, h, w = x.shape
@@ -247,7 +175,7 @@ class Engine:
     def _whole_image_stats(self, x, levels=None, should_stop=None, encoder=None):
         """Per-level mean/std of the whole image's taps (content encoder's, or `encoder`'s),
         summed over the tiles' cores (float64)."""
-        levels = self.stylised_levels if levels is None else levels
+        levels = self.model.reads if levels is None else levels
         sums, squares, count = {}, {}, {}
         for r, c, tile in self._tiles(x):
             check_stop(should_stop)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from stylize.errors import StylizeError, check_stop
 from stylize.media.images import open_image, save_image, size_limit
-from stylize.pipelines.engine import blend
+from stylize.models.style_stats import blend
 from stylize.pipelines.jobs import batches, is_image_name
 
 

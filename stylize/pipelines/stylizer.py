@@ -8,8 +8,9 @@ import torch
 
 from stylize.errors import StylizeError
 from stylize.media.images import prepare, to_image, to_tensor
+from stylize.models.style_stats import StyleStats, blend, stack_styles
 from stylize.pipelines.color import match_color
-from stylize.pipelines.engine import Engine, StyleStats, blend, stack_styles
+from stylize.pipelines.engine import Engine
 
 
 class Stylizer:

@@ -16,8 +16,8 @@ from stylize.errors import StylizeError
 from stylize.media.images import list_images, open_image, prepare, to_tensor
 from stylize.models.bank import StyleBank, load_bank, save_bank, thumbnail
 from stylize.models.style_layers import mean_std, stylize_taps
+from stylize.models.style_stats import StyleStats
 from stylize.models.weights import load_decoder, load_encoder, save_decoder
-from stylize.pipelines.engine import StyleStats
 from stylize.training.config import BankTrainConfig
 from stylize.training.data import endless_loader
 from stylize.training.decoder import decoded_losses
@@ -49,9 +49,8 @@ def style_targets(encoder, files, size, device):
         img = open_image(path)
         with torch.no_grad():
             taps = encoder(to_tensor(prepare(img, size))[None].to(device))
-        means, stds = zip(*(mean_std(t) for t in taps))
         names.append(path.stem)
-        stats.append(StyleStats(means, stds))
+        stats.append(StyleStats.from_pairs(mean_std(t) for t in taps))
         thumbs.append(thumbnail(img))
     return names, stats, thumbs
 

@@ -34,6 +34,7 @@ from stylize.media.images import list_images
 from stylize.models.fast import StyledDecoder
 from stylize.models.networks import FAST, RELU2_1, Encoder, NetworkShape
 from stylize.models.style_layers import mean_std, stylize_taps
+from stylize.models.style_transfer import StyleTransferModel
 from stylize.models.weights import load_encoder, load_fast, read_metadata, save_fast
 from stylize.pipelines.engine import Engine
 from stylize.training.averaging import WeightAverage
@@ -185,6 +186,7 @@ class FastTrainer:
         self.student = student_encoder(self.shape).to(self.device, memory_format=torch.channels_last)
         self.projection = projections(self.shape).to(self.device)
         self.decoder = StyledDecoder(self.shape).to(self.device, memory_format=torch.channels_last)
+        self.model = StyleTransferModel("fast", self.student, self.decoder, self.vgg)  # what the student paints with
         self.head_fitted = False  # the head's tap targets fitted (at the start of phase 2), or trained
         # exported instead of the weights; its first update is phase 2's first step
         self.average = WeightAverage({"student": self.student, "decoder": self.decoder}, cfg.ema_decay)
@@ -298,10 +300,9 @@ class FastTrainer:
 
     def paint(self, content, stats):
         """The fast model's output for content crops and their styles' StyleStats (with gradients)."""
-        targets, modulation = self.decoder.condition(stats.means, stats.stds)
         with torch.set_grad_enabled(self.cfg.finetune_encoder and torch.is_grad_enabled()):
-            taps = self.student(content)
-        return self.decoder(stylize_taps(taps, targets, self.decoder.reads), modulation)
+            taps = self.model.encode(content)
+        return self.model.paint(taps, stats)
 
     def losses(self, content, output, teacher, stats):
         """{name: loss} of phase 2 (see the module's docstring); the weighted sum is `total`."""
@@ -363,7 +364,7 @@ class FastTrainer:
         the same pool whichever iteration a run starts from."""
         cfg = self.cfg
         teacher = Engine.load("quality", cfg.teacher, device=cfg.device, precision="auto")
-        meta = teacher.decoder.metadata
+        meta = teacher.model.decoder.metadata
         settings = {"teacher": str(cfg.teacher or "shipped"), "teacher_written": meta.get("written"),
                     "teacher_iterations": meta.get("iterations"), "size": cfg.pool_size,
                     "crop_size": cfg.crop_size, "image_size": cfg.image_size, "seed": cfg.seed,

@@ -14,8 +14,9 @@ import torch
 from tqdm import tqdm
 
 from stylize.models.style_layers import mean_std
+from stylize.models.style_stats import StyleStats
 from stylize.models.weights import atomic_write, load_torch_file
-from stylize.pipelines.engine import Engine, StyleStats
+from stylize.pipelines.engine import Engine
 
 log = logging.getLogger(__name__)
 POOL_FILE = "teacher_pool.pt"
@@ -65,8 +66,7 @@ def make_pool(teacher: Engine, loaders, size, settings):
     with tqdm(total=size, desc="teacher pool", unit="pair") as bar:
         while made < size:
             (content, _), (style, _) = next(contents), next(styles)
-            taps = [mean_std(t) for t in teacher.encode(style)]
-            stats = StyleStats(tuple(m for m, _ in taps), tuple(s for _, s in taps))
+            stats = StyleStats.from_pairs(mean_std(t) for t in teacher.encode(style))
             output = teacher.decode(*teacher.stylize_features(teacher.encode(content), stats))
             take = min(len(content), size - made)
             for name, value in (("contents", to_bytes(content)), ("styles", to_bytes(style)),

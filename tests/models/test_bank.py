@@ -110,7 +110,7 @@ def test_bank_that_does_not_match_the_decoder(skip_engine, fast_file, tmp_path):
     stats = painting_stats(skip_engine, (2,))
     save_bank(tmp_path / "plain.safetensors", StyleBank.from_stats(["a"], stats, [3]))
     with pytest.raises(StylizeError, match="does not match the skip decoder"):
-        load_bank(tmp_path / "plain.safetensors", skip_engine.decoder)
+        load_bank(tmp_path / "plain.safetensors", skip_engine.model.decoder)
     with pytest.raises(StylizeError, match=r"sets taps \[3\], the decoder reads \[0, 1, 2, 3\]"):
         load_bank(tmp_path / "plain.safetensors", load_fast(fast_file)[1])  # the fast head reads all four
     (tmp_path / "junk.safetensors").write_bytes(b"junk")

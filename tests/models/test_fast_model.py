@@ -34,12 +34,12 @@ def test_fast_engine_reads_the_style_with_vgg_and_paints_with_the_slim_network(f
     out = engine.stylize_tensor(content, stats)
     assert out.shape == (3, 45, 61) and 0 <= out.min() and out.max() <= 1
     with torch.no_grad():  # alpha 0 is the decoded content with no modulation, as with the quality model
-        expected = engine.decoder(engine.encoder(content[None, :, :40, :56]))[0].clamp(0, 1)
+        expected = engine.model.decoder(engine.model.encoder(content[None, :, :40, :56]))[0].clamp(0, 1)
         targets, modulation = engine.condition(stats)
         assert engine.condition(stats)[1] is modulation  # the head runs once per style, not per frame
         assert any(gamma.abs().sum() > 0 for gamma, _ in modulation)
-        by_hand = engine.decoder(stylize_taps(engine.encoder(content[None, :, :40, :56]), targets, range(4)),
-                                 modulation)[0].clamp(0, 1)
+        by_hand = engine.model.decoder(stylize_taps(engine.model.encoder(content[None, :, :40, :56]), targets,
+                                                    range(4)), modulation)[0].clamp(0, 1)
     torch.testing.assert_close(engine.stylize_tensor(content[:, :40, :56], stats, alpha=0.0), expected)
     torch.testing.assert_close(engine.stylize_tensor(content[:, :40, :56], stats), by_hand)
 

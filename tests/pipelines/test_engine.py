@@ -1,13 +1,13 @@
 import pytest
 import torch
-from conftest import gradient_image, random_decoder
+from conftest import engine_with, gradient_image, random_decoder
 from PIL import Image
 
 from stylize.errors import StylizeError
 from stylize.media.images import to_tensor
 from stylize.models.style_layers import mean_std
+from stylize.models.style_stats import blend, stack_styles
 from stylize.pipelines.color import match_color
-from stylize.pipelines.engine import Engine, blend, stack_styles
 from stylize.pipelines.stylizer import Stylizer, stylize_by_size
 
 
@@ -39,7 +39,7 @@ def test_alpha_zero_reproduces_the_decoded_content(request, fixture):
     content = content_tensor((64, 48))
     out = s.stylize_tensor(content, stats(s, 2), alpha=0.0)
     with torch.no_grad():
-        expected = s.decoder(s.encoder(content[None]))[0].clamp(0, 1)
+        expected = s.model.decoder(s.model.encoder(content[None]))[0].clamp(0, 1)
     torch.testing.assert_close(out, expected)
     assert not torch.allclose(s.stylize_tensor(content, stats(s, 2), alpha=1.0), expected)
 
@@ -95,7 +95,7 @@ def test_masks_give_each_region_its_style(skip_engine):
     # Left half style a, right half style b: at every level, each half has its style's statistics.
     left = torch.zeros(1, 1, 48, 64)
     left[..., :32] = 1
-    before = s.encoder(content[None])
+    before = s.model.encoder(content[None])
     taps, modulation, _ = s.stylize_features(before, [a, b], masks=torch.cat([left, 1 - left], dim=1))
     assert modulation is None  # the quality decoder takes no modulation
     for level, tap in enumerate(taps):
@@ -114,11 +114,11 @@ def test_masks_must_match_the_content_size(stylizer):
         stylizer.transfer(content, [style], masks=[Image.new("L", (10, 10))])
 
 
-def test_cuda_request_without_gpu_is_a_clear_error():
+def test_cuda_request_without_gpu_is_a_clear_error(encoder):
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
     with pytest.raises(StylizeError, match="no CUDA GPU"):
-        Engine(random_decoder(), device="cuda")
+        engine_with(random_decoder(), encoder, device="cuda")
 
 
 def test_tile_spans_cover_the_image_and_cores_partition_it():
@@ -140,8 +140,8 @@ def test_tile_spans_cover_the_image_and_cores_partition_it():
 
 
 def test_tiled_stylisation_matches_the_whole_image(encoder):
-    whole = Engine(random_decoder("skip"), encoder, device="cpu", precision="fp32")
-    tiled = Engine(whole.decoder, encoder, device="cpu", precision="fp32", max_untiled_pixels=0, tile=64, overlap=32)
+    whole = engine_with(random_decoder("skip"), encoder)
+    tiled = engine_with(whole.model.decoder, encoder, max_untiled_pixels=0, tile=64, overlap=32)
     content = to_tensor(gradient_image((160, 128), 1))
     style = stats(whole, 2)
     x = content[None]
@@ -156,17 +156,17 @@ def test_tiled_stylisation_matches_the_whole_image(encoder):
 
 
 def test_reduced_precision_stays_close_to_float32(encoder):
-    exact = Engine(random_decoder("skip"), encoder, device="cpu", precision="fp32")
-    fast = Engine(exact.decoder, encoder, device="cpu", precision="bf16")
+    exact = engine_with(random_decoder("skip"), encoder)
+    fast = engine_with(exact.model.decoder, encoder, precision="bf16")
     content = content_tensor((64, 48))
     a = exact.stylize_tensor(content, stats(exact, 2))
     b = fast.stylize_tensor(content, stats(fast, 2))
     assert fast.precision == "bf16" and (a - b).abs().max() < 0.05
 
 
-def test_unknown_precision():
+def test_unknown_precision(encoder):
     with pytest.raises(StylizeError, match="unknown precision"):
-        Engine(random_decoder(), device="cpu", precision="int4")
+        engine_with(random_decoder(), encoder, precision="int4")
 
 
 def test_a_batch_equals_its_images_one_by_one(skip_engine):
@@ -182,8 +182,8 @@ def test_a_batch_equals_its_images_one_by_one(skip_engine):
 @pytest.mark.parametrize("tiled", [False, True])
 def test_a_style_row_and_alpha_per_image_equal_each_image_alone(encoder, tiled):
     """A dataset's batch: image i takes style row i and alpha i, whole or in tiles."""
-    s = Engine(random_decoder("skip"), encoder, device="cpu", precision="fp32",
-               **({"max_untiled_pixels": 0, "tile": 64, "overlap": 16} if tiled else {}))
+    s = engine_with(random_decoder("skip"), encoder,
+                    **({"max_untiled_pixels": 0, "tile": 64, "overlap": 16} if tiled else {}))
     batch = torch.stack([to_tensor(gradient_image((80, 56), seed)) for seed in (1, 5, 6)])
     styles = [stats(s, seed) for seed in (2, 3, 4)]
     alphas = [1.0, 0.6, 0.2]

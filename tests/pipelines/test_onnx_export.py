@@ -8,6 +8,7 @@ from conftest import gradient_image
 
 from stylize.cli.main import main
 from stylize.media.images import to_tensor
+from stylize.models.style_stats import blend
 from stylize.pipelines.engine import Engine
 
 ort = pytest.importorskip("onnxruntime")
@@ -39,10 +40,8 @@ def test_blend_is_a_weighted_sum_of_rows(decoder_file, tmp_path):
     encoder = ort.InferenceSession(str(tmp_path / "style_encoder.onnx"))
     a, b = (to_tensor(gradient_image((48, 48), seed)) for seed in (2, 3))
     rows = [encoder.run(None, {"style": x[None].numpy()})[0] for x in (a, b)]
-    from stylize.pipelines.engine import blend
-
     mixed = blend([engine.style_stats(a), engine.style_stats(b)], [0.25, 0.75])
-    flat = torch.cat([t.flatten() for level in engine.stylised_levels for t in (mixed.means[level], mixed.stds[level])])
+    flat = torch.cat([t.flatten() for level in engine.model.reads for t in (mixed.means[level], mixed.stds[level])])
     np.testing.assert_allclose(0.25 * rows[0][0] + 0.75 * rows[1][0], flat.numpy(), atol=1e-4, rtol=1e-4)
 
 
