@@ -139,6 +139,15 @@ def export_onnx(args):
           f"style_stats of {info['style_stats_size']} numbers, opset {args.opset})")
 
 
+def export_web(args):
+    from stylize.export.web import export_web as export
+    from stylize.pipelines.engine import Engine
+
+    info = export(Engine.load("fast", args.weights, device="cpu", precision="fp32"), args.out_dir)
+    print(f"wrote {args.out_dir}/index.html and the site beside it ({info['site_bytes'] / 2**20:.1f} MB, fast model, "
+          f"weights in fp16): serve the folder from any static host, e.g. python -m http.server -d {args.out_dir}")
+
+
 def serve(args):
     from stylize.api.main import serve as serve_api
     from stylize.api.settings import Settings, load_settings

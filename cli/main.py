@@ -200,6 +200,15 @@ def build_parser():
     eo.add_argument("--opset", type=positive_int, default=17, help="ONNX opset (default 17)")
     eo.set_defaults(run=commands.export_onnx)
 
+    ew = sub.add_parser("export-web", help="the web page as a static site that runs the fast model in the browser",
+                        description=(
+        "Write OUT_DIR/index.html and the files beside it: the page, the fast model's two ONNX graphs (weights in "
+        "fp16) and the onnxruntime-web runtime. Any static host serves it; photos stay on the device, and after "
+        "the first visit it works offline."))
+    ew.add_argument("out_dir", type=Path)
+    ew.add_argument("--weights", type=Path, help="fast model file (default: the shipped one)")
+    ew.set_defaults(run=commands.export_web)
+
     tb = sub.add_parser("train-bank", help="train a style bank (conditional IN) on the frozen decoder", description=(
         "Learn a (gamma, beta) per style on top of the decoder, starting from each painting's AdaIN statistics. "
         "--base adds the new styles to an existing bank without changing the others."))

@@ -211,7 +211,7 @@ def test_web_page_in_chromium(server, tmp_path):
         page = browser.new_page()
         page.goto(base + "/")
         page.click("#go")  # nothing chosen yet: the page says so in words
-        assert "Choose a content photo" in page.text_content("#error")
+        assert "Choose a photo and a painting first." in page.text_content("#error")
         page.set_input_files("#content", str(tmp_path / "content.png"))
         page.set_input_files("#style", str(tmp_path / "style.png"))
         page.fill("#size", "64")
@@ -223,7 +223,7 @@ def test_web_page_in_chromium(server, tmp_path):
             return [img.naturalWidth, img.naturalHeight];
         }""")
         assert size == [96, 64]
-        assert page.get_attribute("#download", "download") == "stylized.png"
+        assert page.get_attribute("#download", "download") == "content-style.png"  # named after the photo and style
         assert "Done in" in page.text_content("#status")
         # An example photo and a bank style from the gallery, no uploads at all.
         page.click("#example-photos .thumb:nth-child(2)")
@@ -286,7 +286,7 @@ def test_camera_tab_streams_stylised_frames_in_chromium(server):
         count = page.evaluate(frames)
         page.wait_for_function(f"{frames} >= {count + 5}", timeout=60_000)
         page.click("#camera-toggle")
-        assert page.text_content("#camera-toggle") == "Start camera"
+        page.wait_for_function("document.getElementById('camera-toggle').textContent === 'Start camera'")
         browser.close()
     # The server counts a session's frames when it has closed it, which may be after the page has
     # gone (a frame still in the network finishes first).

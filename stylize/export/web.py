@@ -1,0 +1,110 @@
+"""`stylize export-web`: the web page as a static site that runs the fast model in the browser.
+
+  DIR/index.html                 the page (the same file `stylize serve` answers at /)
+  DIR/sw.js                      service worker: the site offline after the first visit, and the
+                                 cross-origin isolation that lets the runtime use threads
+  DIR/static/...                 the page's scripts, examples and the pinned onnxruntime-web copy
+  DIR/static/model/*.onnx        the fast model's two graphs, weights stored in fp16
+  DIR/static/model/model.json    what the page needs to know about them
+  DIR/static/site-files.json     every file of the site, for the service worker to cache
+
+Nothing is sent anywhere: the page reads photos and paintings on the device.
+"""
+import importlib.resources
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from stylize.errors import StylizeError
+from stylize.export.onnx import export_onnx
+from stylize.files import atomic_write
+
+STATIC = Path(str(importlib.resources.files("stylize.api"))) / "static"
+GRAPHS = ("style_encoder.onnx", "stylizer.onnx")
+# Only tensors this large are worth halving; biases and norms stay fp32.
+MIN_HALF_ELEMENTS = 1024
+FP16_MAX = 65504.0
+
+
+def store_weights_in_fp16(model):
+    """Store the graph's large float32 weights as float16, each behind a Cast back to float32:
+    half the download, and the arithmetic stays float32. Returns how many tensors were halved."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    casts = []
+    for tensor in model.graph.initializer:
+        if tensor.data_type != TensorProto.FLOAT or int(np.prod(tensor.dims)) < MIN_HALF_ELEMENTS:
+            continue
+        values = numpy_helper.to_array(tensor)
+        if not np.isfinite(values).all() or np.abs(values).max() > FP16_MAX:
+            continue
+        name = tensor.name
+        tensor.CopyFrom(numpy_helper.from_array(values.astype(np.float16), f"{name}__fp16"))
+        casts.append(helper.make_node("Cast", [f"{name}__fp16"], [name], to=TensorProto.FLOAT,
+                                      name=f"{name}__to_fp32"))
+    nodes = casts + list(model.graph.node)  # the casts before every use: the graph stays in topological order
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    return len(casts)
+
+
+def site_files(static=STATIC):
+    """(source, path in the site) for every file of the page: index.html and sw.js at the root,
+    the rest under static/ as `stylize serve` serves them."""
+    pairs = []
+    for source in sorted(p for p in static.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        relative = source.relative_to(static).as_posix()
+        pairs.append((source, relative if relative in ("index.html", "sw.js") else f"static/{relative}"))
+    return pairs
+
+
+def prepare_folder(out_dir):
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StylizeError(f"cannot create output folder {out_dir}: {e.strerror or e}") from None
+    return out_dir
+
+
+def copy_atomic(source, target):
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(target, lambda tmp: shutil.copyfile(source, tmp))
+
+
+def export_web(engine, out_dir):
+    """Write the static site for `engine` (the fast model) into out_dir; returns its model.json
+    with the site's total size in bytes added."""
+    if engine.model.name != "fast":
+        raise StylizeError(f"the in-browser page runs the fast model, not {engine.model.name!r}")
+    try:
+        import onnx
+    except ImportError:
+        raise StylizeError("export-web needs the onnx package: pip install 'stylize[onnx]'") from None
+    out_dir = prepare_folder(out_dir)
+    written = []
+    for source, relative in site_files():
+        copy_atomic(source, out_dir / relative)
+        written.append(relative)
+    model_dir = out_dir / "static" / "model"
+    model_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=model_dir) as work:
+        info = export_onnx(engine.model, work)
+        for name in GRAPHS:
+            graph = onnx.load(os.path.join(work, name))
+            store_weights_in_fp16(graph)
+            atomic_write(model_dir / name, lambda tmp: onnx.save(graph, str(tmp)))
+            written.append(f"static/model/{name}")
+    model = {"model": info["model"], "style_stats_size": info["style_stats_size"],
+             "style_stats_order": info["style_stats_order"], "weights": "float16, computed in float32",
+             "metadata": info["metadata"]}
+    atomic_write(model_dir / "model.json", lambda tmp: Path(tmp).write_text(json.dumps(model, indent=2)))
+    written += ["static/model/model.json", "static/site-files.json"]
+    listing = {"files": sorted(written)}
+    atomic_write(out_dir / "static" / "site-files.json", lambda tmp: Path(tmp).write_text(json.dumps(listing)))
+    model["site_bytes"] = sum((out_dir / name).stat().st_size for name in written)
+    return model
