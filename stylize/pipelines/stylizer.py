@@ -1,14 +1,15 @@
 """The pipeline: PIL images in, PIL images out, over an Engine.
 
-It owns what happens around the network: resizing and cropping, colour preservation, masks at
-the content's size, and batching same-size content images. The data flow is one way: PIL image
+It owns what happens around the network: resizing and cropping, encoding a style (its colours
+matched to a content image's for colour preservation), masks at the content's size, and batching
+same-size content images. The data flow is one way: PIL image
 -> tensor -> engine (encoder taps -> AdaIN -> decoder) -> tensor -> PIL image.
 """
 import torch
 
 from stylize.errors import StylizeError
 from stylize.media.images import prepare, to_image, to_tensor
-from stylize.models.style_stats import StyleStats, blend, stack_styles
+from stylize.models.style_stats import stack_styles
 from stylize.pipelines.color import match_color
 from stylize.pipelines.engine import Engine
 
@@ -32,11 +33,13 @@ class Stylizer:
             style_t = match_color(style_t, like)
         return self.engine.style_stats(style_t, should_stop)
 
-    def transfer(self, content, styles, weights=None, masks=None, alpha=1.0, preserve_color=False,
-                 content_size=512, style_size=512, crop=False, should_stop=None):
-        """PIL content image + PIL style images (or precomputed StyleStats) -> PIL image.
+    def content_tensor(self, content, content_size=512, crop=False):
+        """PIL content image -> the (3, H, W) tensor it is worked on as."""
+        return to_tensor(prepare(content, content_size, crop))
 
-        weights: blend weights summing to 1, one per style (None for a single style or masks).
+    def transfer(self, content, style, masks=None, alpha=1.0, content_size=512, crop=False, should_stop=None):
+        """PIL content image + its style (StyleStats; with masks, one per mask) -> PIL image.
+
         masks: PIL images the size of the (unresized) content image, one per style.
         should_stop: checked between stages and tiles (see Engine.style_stats).
         """
@@ -44,26 +47,14 @@ class Stylizer:
             if mask.size != content.size:
                 raise StylizeError(f"mask is {mask.size[0]}x{mask.size[1]} but the content image is "
                                    f"{content.size[0]}x{content.size[1]}; masks must match the content size")
-        content_t = to_tensor(prepare(content, content_size, crop))
-        stats = []
-        for style in styles:
-            if isinstance(style, StyleStats):
-                if preserve_color:
-                    raise StylizeError("preserve_color needs the style image itself, not cached statistics")
-                stats.append(style)
-            else:
-                stats.append(self.prepare_style(style, style_size, crop, like=content_t if preserve_color else None,
-                                                should_stop=should_stop))
-        if masks:
-            mask_t = [to_tensor(prepare(m.convert("RGB"), content_size, crop))[0] for m in masks]
-            return to_image(self.engine.stylize_tensor(content_t, stats, mask_t, alpha, should_stop))
-        style = blend(stats, weights or [1.0])
-        return to_image(self.engine.stylize_tensor(content_t, style, alpha=alpha, should_stop=should_stop))
+        content_t = self.content_tensor(content, content_size, crop)
+        mask_t = [self.content_tensor(m.convert("RGB"), content_size, crop)[0] for m in masks] if masks else None
+        return to_image(self.engine.stylize_tensor(content_t, style, mask_t, alpha, should_stop))
 
     def transfer_batch(self, contents, style, alpha=1.0, content_size=512, crop=False):
         """Several PIL content images with one style (StyleStats) -> PIL images; those of the same
         (resized) size go through the network together."""
-        tensors = [to_tensor(prepare(c, content_size, crop)) for c in contents]
+        tensors = [self.content_tensor(c, content_size, crop) for c in contents]
         return [to_image(t) for t in stylize_by_size(self.engine, tensors, style, alpha)]
 
 
