@@ -21,7 +21,7 @@ import stylize
 from .limits import Admission, AdmissionGate, BodyLimit, StyleCache
 from .metrics import Metrics
 from .models import LoadedModels
-from .routers import health, metrics, stream, styles
+from .routers import health, metrics, stream, styles, web_model
 from .routers import stylize as stylize_router
 from .settings import Settings, load_settings
 
@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for router in (health.router, styles.router, stylize_router.router, stream.router, metrics.router):
         app.include_router(router)
+    app.include_router(web_model.router, prefix="/v1")
     app.mount("/static", StaticFiles(directory=health.STATIC), name="static")
     return app
 

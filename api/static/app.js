@@ -18,7 +18,8 @@ const BROWSER_MAX_PIXELS = 1024 * 1536;
 
 // A picked picture: { key, file (Blob), name (for file names), title, credit, bitmap, example }
 // or, for a bank style, { key, bank: name, title }.
-const state = { content: null, style: null, server: null, browserAvailable: false, busy: false, again: false };
+const state = { content: null, style: null, server: null, browserAvailable: false, modelFolder: null, busy: false,
+                again: false };
 let browserModel = null;
 let camera = null;  // the camera tab (camera.js), made once the page's functions exist
 let pickCount = 0;
@@ -154,9 +155,11 @@ async function findEngines() {
     const response = await fetch("v1/info");
     if (response.ok) state.server = await response.json();
   } catch (_) { /* a static host: no server */ }
+  // The graphs beside the page (a static site), or made by the server from its fast model.
   try {
-    state.browserAvailable = (await fetch("static/model/model.json")).ok;
-  } catch (_) { state.browserAvailable = false; }
+    if ((await fetch("static/model/model.json")).ok) state.modelFolder = "static/model/";
+  } catch (_) { /* offline, or not there */ }
+  state.browserAvailable = Boolean(state.modelFolder);
   const serverModels = state.server?.models || {};
   $("choice-browser").hidden = !state.browserAvailable;
   $("choice-fast").hidden = !("fast" in serverModels);
@@ -168,8 +171,22 @@ async function findEngines() {
     showError("Nothing here can stylize: this page has no server and no in-browser model next to it.");
     $("go").disabled = true;
   }
+  if (state.server && "fast" in serverModels && !state.modelFolder) offerServerGraphs();
   if (state.server) await loadBank();
   else $("model-hint").textContent = "This copy of the page has no server: everything runs in this browser, and photos never leave it.";
+}
+
+// The server makes the in-browser graphs from its fast model the first time they are asked for
+// (seconds), so the choice appears when they are ready, without holding up the page.
+async function offerServerGraphs() {
+  try {
+    if (!(await fetch("v1/web-model/model.json")).ok) return;
+  } catch (_) { return; }
+  state.modelFolder = "v1/web-model/";
+  state.browserAvailable = true;
+  $("choice-browser").hidden = false;
+  const s = readSettings();
+  if (s.model === "browser") { $("model-browser").checked = true; changed(); }
 }
 
 async function loadBank() {
@@ -190,7 +207,7 @@ async function loadBank() {
 async function loadBrowserModel() {
   if (!browserModel) {
     setStatus("Loading the in-browser model (about 12 MB, once)...");
-    browserModel = BrowserModel.load("static/model/").catch((err) => { browserModel = null; throw err; });
+    browserModel = BrowserModel.load(state.modelFolder).catch((err) => { browserModel = null; throw err; });
   }
   return browserModel;
 }

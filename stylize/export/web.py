@@ -76,33 +76,42 @@ def copy_atomic(source, target):
     atomic_write(target, lambda tmp: shutil.copyfile(source, tmp))
 
 
-def export_web(engine, out_dir):
-    """Write the static site for `engine` (the fast model) into out_dir; returns its model.json
-    with the site's total size in bytes added."""
-    if engine.model.name != "fast":
-        raise StylizeError(f"the in-browser page runs the fast model, not {engine.model.name!r}")
+def export_model_graphs(model, model_dir):
+    """The page's in-browser model in model_dir: the fast model's two graphs with fp16 weights and
+    model.json. Returns model.json's content."""
+    if model.name != "fast":
+        raise StylizeError(f"the in-browser page runs the fast model, not {model.name!r}")
     try:
         import onnx
     except ImportError:
-        raise StylizeError("export-web needs the onnx package: pip install 'stylize[onnx]'") from None
+        raise StylizeError("the in-browser model needs the onnx package: pip install 'stylize[onnx]'") from None
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=model_dir) as work:
+        info = export_onnx(model, work)
+        for name in GRAPHS:
+            graph = onnx.load(os.path.join(work, name))
+            store_weights_in_fp16(graph)
+            atomic_write(model_dir / name, lambda tmp: onnx.save(graph, str(tmp)))
+    described = {"model": info["model"], "style_stats_size": info["style_stats_size"],
+                 "style_stats_order": info["style_stats_order"], "weights": "float16, computed in float32",
+                 "metadata": info["metadata"]}
+    atomic_write(model_dir / "model.json", lambda tmp: Path(tmp).write_text(json.dumps(described, indent=2)))
+    return described
+
+
+def export_web(engine, out_dir):
+    """Write the static site for `engine` (the fast model) into out_dir; returns its model.json
+    with the site's total size in bytes added."""
+    if engine.model.name != "fast":  # said before anything is written
+        raise StylizeError(f"the in-browser page runs the fast model, not {engine.model.name!r}")
     out_dir = prepare_folder(out_dir)
     written = []
     for source, relative in site_files():
         copy_atomic(source, out_dir / relative)
         written.append(relative)
-    model_dir = out_dir / "static" / "model"
-    model_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=model_dir) as work:
-        info = export_onnx(engine.model, work)
-        for name in GRAPHS:
-            graph = onnx.load(os.path.join(work, name))
-            store_weights_in_fp16(graph)
-            atomic_write(model_dir / name, lambda tmp: onnx.save(graph, str(tmp)))
-            written.append(f"static/model/{name}")
-    model = {"model": info["model"], "style_stats_size": info["style_stats_size"],
-             "style_stats_order": info["style_stats_order"], "weights": "float16, computed in float32",
-             "metadata": info["metadata"]}
-    atomic_write(model_dir / "model.json", lambda tmp: Path(tmp).write_text(json.dumps(model, indent=2)))
+    model = export_model_graphs(engine.model, out_dir / "static" / "model")
+    written += [f"static/model/{name}" for name in GRAPHS]
     written += ["static/model/model.json", "static/site-files.json"]
     listing = {"files": sorted(written)}
     atomic_write(out_dir / "static" / "site-files.json", lambda tmp: Path(tmp).write_text(json.dumps(listing)))
