@@ -8,7 +8,7 @@ from tqdm import tqdm
 from stylize.errors import StylizeError
 from stylize.media.images import list_images
 from stylize.models.bank import load_bank
-from stylize.models.registry import export_checkpoint, model_spec
+from stylize.models.registry import model_spec
 from stylize.pipelines.executor import probe_video, run_plan, run_video
 from stylize.pipelines.jobs import plan_jobs
 from stylize.pipelines.request import (
@@ -127,6 +127,8 @@ def train_fast(args):
 
 
 def export(args):
+    from stylize.training.export import export_checkpoint
+
     spec, meta = export_checkpoint(args.checkpoint, args.output, half=args.half)
     print(f"wrote {args.output} ({spec.name} model, {meta['iterations']} iterations, weights: {meta['weights']})")
 

@@ -9,8 +9,8 @@ about 30 MiB at 256 px.
 import argparse
 from pathlib import Path
 
+from stylize.files import atomic_write
 from stylize.media.images import list_images, open_image, resize_shorter
-from stylize.models.weights import atomic_write
 
 
 def main():

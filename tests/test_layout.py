@@ -1,11 +1,19 @@
-"""The import rules of the layout: the library never imports a face (stylize.api, stylize.cli),
-inference never imports training code, and no face imports another."""
+"""The import rules of the layout: the library's layers point one way (LEVELS), the library never
+imports a face (stylize.api, stylize.cli), inference never imports training code, and no face
+imports another."""
 import ast
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# The library's layers, bottom up: a module imports its own package and lower levels only, so
+# media and models (one level) know nothing of each other, and nothing below training loads it.
+LEVELS = {"stylize.errors": 0, "stylize.files": 0,
+          "stylize.device": 1, "stylize.media": 1, "stylize.models": 1,
+          "stylize.pipelines": 2,
+          "stylize.export": 3, "stylize.dataset": 3, "stylize.augment": 3,
+          "stylize.training": 4}
 
 
 def imported_modules(folder):
@@ -20,6 +28,21 @@ def imported_modules(folder):
                 names.add(node.module)
         found[path.relative_to(ROOT)] = names
     return found
+
+
+def layer_of(module):
+    return next((layer for layer in LEVELS if module == layer or module.startswith(layer + ".")), None)
+
+
+def test_the_library_layers_point_one_way():
+    for path, names in imported_modules("stylize").items():
+        module = ".".join(path.with_suffix("").parts).removesuffix(".__init__")
+        own = layer_of(module)
+        for name in names:
+            layer = layer_of(name)
+            if own is None or layer is None or layer == own:
+                continue
+            assert LEVELS[layer] < LEVELS[own], f"{path} imports {name}: {own} may not import {layer}"
 
 
 def test_the_library_never_imports_a_face():

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from stylize.errors import StylizeError
-from stylize.models.weights import atomic_write
+from stylize.files import atomic_write
 
 SETTINGS_FILE = "dataset.json"
 MANIFEST_FILE = "manifest.jsonl"

@@ -14,8 +14,8 @@ from torch.utils.data import DataLoader, Dataset
 from stylize.dataset.manifest import ManifestPart, check_settings, merge_manifest, read_records
 from stylize.dataset.plan import output_path, source_path
 from stylize.errors import StylizeError
+from stylize.files import temporary_of
 from stylize.media.images import open_image, prepare, save_image, to_frame, to_tensor
-from stylize.models.weights import temporary_of
 from stylize.pipelines.stylizer import stylize_by_size
 
 COUNTS = ("done", "skipped", "failed")

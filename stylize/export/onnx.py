@@ -19,10 +19,10 @@ import torch
 import torch.nn as nn
 
 from stylize.errors import StylizeError
+from stylize.files import atomic_write
 from stylize.models.networks import TAP_NAMES
 from stylize.models.style_stats import StyleStats
 from stylize.models.style_transfer import StyleTransferModel
-from stylize.models.weights import atomic_write
 
 OPSET = 17
 

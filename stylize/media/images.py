@@ -10,7 +10,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from stylize.errors import ImageTooLarge, StylizeError
-from stylize.models.weights import atomic_write
+from stylize.files import atomic_write
 
 # The pixel limit: no image is decoded above this many pixels, and by default none is worked on
 # above it either (a request's max_pixels, --max-pixels, sets the working limit; one above this

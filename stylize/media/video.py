@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import av
 
 from stylize.errors import StylizeError
-from stylize.models.weights import atomic_write
+from stylize.files import atomic_write
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
 from stylize.errors import StylizeError
+from stylize.files import atomic_write
 from stylize.models.style_layers import ConditionalInstanceNorm
 from stylize.models.style_stats import StyleStats
-from stylize.models.weights import WEIGHTS_DIR, atomic_write
+from stylize.models.weights import WEIGHTS_DIR
 
 THUMBNAIL_SIDE = 128
 DEFAULT_BANK = WEIGHTS_DIR / "style_bank.safetensors"

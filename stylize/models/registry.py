@@ -82,16 +82,3 @@ def spec_for_checkpoint(checkpoint):
         if spec.checkpoint_kind == kind:
             return spec
     raise StylizeError(f"checkpoint of unknown kind {kind!r}")
-
-
-def export_checkpoint(checkpoint_paths, out_path, half=False):
-    """Training checkpoints of any model (one, or several of one run to average) -> that model's
-    weight file; returns (spec, metadata). The training module that knows the checkpoint is
-    imported only here, when asked."""
-    import importlib
-
-    from stylize.training.loop import load_checkpoint
-
-    spec = spec_for_checkpoint(load_checkpoint(checkpoint_paths[0]))
-    module, function = spec.exporter.split(":")
-    return spec, getattr(importlib.import_module(module), function)(checkpoint_paths, out_path, half=half)

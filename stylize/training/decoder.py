@@ -18,10 +18,11 @@ from torch.nn.parallel import DistributedDataParallel
 
 from stylize.device import pick_device
 from stylize.errors import StylizeError
+from stylize.files import atomic_write
 from stylize.media.images import to_image
 from stylize.models.networks import RELU4_1, Decoder
 from stylize.models.style_layers import mean_std, stylize_taps
-from stylize.models.weights import atomic_write, load_decoder, load_encoder, save_decoder
+from stylize.models.weights import load_decoder, load_encoder, save_decoder
 from stylize.training.averaging import WeightAverage
 from stylize.training.config import TrainConfig
 from stylize.training.data import endless_loader

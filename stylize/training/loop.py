@@ -11,7 +11,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from stylize.models.weights import atomic_write, load_torch_file, temporary_of
+from stylize.files import atomic_write, temporary_of
+from stylize.models.weights import load_torch_file
 
 CHECKPOINT_GLOB = "checkpoint_*.pt"
 KEEP_CHECKPOINTS = 2

@@ -13,9 +13,10 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from stylize.files import atomic_write
 from stylize.models.style_layers import mean_std
 from stylize.models.style_stats import StyleStats
-from stylize.models.weights import atomic_write, load_torch_file
+from stylize.models.weights import load_torch_file
 from stylize.pipelines.engine import Engine
 
 log = logging.getLogger(__name__)
