@@ -3,9 +3,10 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from .limits import Admission, StyleCache
-from .models import LoadedModels
+from .admission import Admission
+from .loaded_models import LoadedModels
 from .settings import Settings
+from .style_cache import StyleCache
 
 
 def get_settings(request: Request) -> Settings:

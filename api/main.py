@@ -1,9 +1,9 @@
 """The HTTP API: FastAPI over the `stylize` library. The app factory wires settings, shared
-state, middleware and the routers; the routers hold the endpoints.
+state, middleware, the error answers and the routers; the routers hold the endpoints.
 
 The models load in the background at startup (/readyz says when they are in). Stylisation runs
-in worker threads, at most `max_concurrency` at once, with a bounded queue behind them; past
-that the server answers 503 with Retry-After instead of piling up memory.
+on its own work threads, at most `max_concurrency` at once, with a bounded queue behind them;
+past that the server answers 503 with Retry-After instead of piling up memory.
 """
 import logging
 import threading
@@ -11,26 +11,44 @@ import time
 from contextlib import asynccontextmanager
 
 import uvicorn
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 import stylize
+from stylize.errors import Cancelled, ImageTooLarge, StylizeError
 
-from .limits import Admission, AdmissionGate, BodyLimit, StyleCache
+from .admission import Admission, AdmissionGate, ServerBusy
+from .http_protocol import JsonErrorsH11Protocol
+from .loaded_models import LoadedModels
+from .memory import limit_malloc_arenas
 from .metrics import Metrics
-from .models import LoadedModels
-from .routers import health, metrics, stream, styles, web_model
+from .request_body import BodyRules
+from .route_match import RouteLabels
+from .routers import health, info, metrics, stream, styles, web_model
 from .routers import stylize as stylize_router
 from .settings import Settings, load_settings
+from .style_cache import StyleCache
 
 access_log = logging.getLogger("stylize.access")
+API_PREFIX = "/v1"
+MALLOC_ARENAS = 2  # see memory.py
 
 
 def _problem_text(error):
     where = ".".join(str(part) for part in error["loc"] if part not in ("body", "query"))
     return f"{where}: {error['msg']}" if where else error["msg"]
+
+
+def error_answer(error, stopping):
+    """A StylizeError as (status, rejection reason, headers): the API's one mapping of it."""
+    if isinstance(error, Cancelled):  # a deadline, no free slot, or a shutdown: worth a retry
+        reason = "shutdown" if stopping.is_set() else "busy" if isinstance(error, ServerBusy) else "timeout"
+        return 503, reason, {"Retry-After": "1"}
+    if isinstance(error, ImageTooLarge):
+        return 413, "too_large", None
+    return 422, "invalid", None
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -40,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app):
         app.state.models.load_in_background()
         yield
+        app.state.admission.close()
 
     app = FastAPI(title="stylize", version=stylize.__version__, lifespan=lifespan,
                   description="Arbitrary neural style transfer (AdaIN) over HTTP. Try it at `/`.")
@@ -49,12 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.admission = Admission(settings.max_concurrency, settings.max_queue)
     app.state.stopping = threading.Event()  # set on SIGTERM/SIGINT: work in flight ends at its next stage
     app.state.metrics = Metrics(app.state.admission, app.state.style_cache, app.state.models)
-    # Outermost last: the body limit and the admission gate act before any body is read.
-    app.add_middleware(AdmissionGate, admission=app.state.admission, paths=["/v1/stylize"],
-                       on_reject=app.state.metrics.reject)
-    app.add_middleware(BodyLimit, limit=int(settings.max_upload_mb * 2**20))
+    route_label = RouteLabels(app, unlisted=["/"])  # the page is kept out of the schema
 
-    @app.middleware("http")
     async def log_and_count(request: Request, call_next):
         start = time.perf_counter()
         app.state.metrics.in_flight.inc()
@@ -63,20 +78,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             app.state.metrics.in_flight.dec()
         seconds = time.perf_counter() - start
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        app.state.metrics.observe(route, request.method, response.status_code, seconds)
+        app.state.metrics.observe(route_label(request.scope), request.method, response.status_code, seconds)
         access_log.info("method=%s path=%s status=%d ms=%.1f", request.method, request.url.path,
                         response.status_code, seconds * 1000)
         return response
+
+    @app.exception_handler(StylizeError)
+    async def user_error(request, exc):
+        status, reason, headers = error_answer(exc, app.state.stopping)
+        app.state.metrics.reject(reason)
+        return JSONResponse({"detail": str(exc)}, status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request, exc):
         return JSONResponse({"detail": "; ".join(_problem_text(e) for e in exc.errors())}, 422)
 
-    for router in (health.router, styles.router, stylize_router.router, stream.router, metrics.router):
+    api = APIRouter(prefix=API_PREFIX)
+    for router in (info.router, styles.router, stylize_router.router, stream.router, web_model.router):
+        api.include_router(router)
+    for router in (health.router, api, metrics.router):
         app.include_router(router)
-    app.include_router(web_model.router, prefix="/v1")
     app.mount("/static", StaticFiles(directory=health.STATIC), name="static")
+    # Added inside out: the body's rules and the admission gate act before any body is read.
+    app.add_middleware(AdmissionGate, admission=app.state.admission, route_of=route_label,
+                       routes=[app.url_path_for(stylize_router.stylize_image.__name__)],
+                       on_reject=app.state.metrics.reject)
+    app.add_middleware(BodyRules, limit=int(settings.max_upload_mb * 2**20), seconds=settings.body_timeout,
+                       on_reject=app.state.metrics.reject)
+    app.middleware("http")(log_and_count)  # outermost: it sees the answers of the two above
     return app
 
 
@@ -95,7 +124,8 @@ class _Server(uvicorn.Server):
 
 def serve(settings: Settings, host="127.0.0.1", port=8000):
     """Run the API under uvicorn until SIGTERM/SIGINT; stops within settings.graceful_timeout."""
+    limit_malloc_arenas(MALLOC_ARENAS)
     app = create_app(settings)
-    config = uvicorn.Config(app, host=host, port=port, access_log=False, log_config=None,
+    config = uvicorn.Config(app, host=host, port=port, access_log=False, log_config=None, http=JsonErrorsH11Protocol,
                             timeout_graceful_shutdown=settings.graceful_timeout)
     _Server(config, app).run()

@@ -278,7 +278,9 @@ def build_parser():
     sv.add_argument("--max-styles", type=positive_int, help="most style images per request (default 4)")
     sv.add_argument("--max-concurrency", type=positive_int, help="stylisations at once (default 2)")
     sv.add_argument("--max-queue", type=non_negative_int, help="requests waiting beyond those (default 8)")
-    sv.add_argument("--request-timeout", type=float, help="seconds a request may take; then 503 (default 120)")
+    sv.add_argument("--request-timeout", type=float, help="seconds a request may take once its body is in, waiting "
+                    "in line included; then 503 (default 120)")
+    sv.add_argument("--body-timeout", type=float, help="seconds to receive a request's body; then 408 (default 10)")
     sv.add_argument("--graceful-timeout", type=float, help="seconds given to work in flight on SIGTERM (default 10)")
     sv.set_defaults(run=commands.serve)
     return parser

@@ -1,14 +1,11 @@
-"""Liveness, readiness, server information and the web page."""
+"""Liveness, readiness and the web page."""
 import importlib.resources
 from pathlib import Path
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse
 
-import stylize
-from stylize.models.registry import MODELS
-
-from ..deps import CacheDep, ModelsDep, SettingsDep, ready_models
+from ..deps import ready_models
 
 router = APIRouter()
 STATIC = Path(str(importlib.resources.files("stylize.api"))) / "static"  # package data: in the wheel too
@@ -27,23 +24,3 @@ async def healthz():
 @router.get("/readyz", summary="The models are loaded (503 until they are)", dependencies=[Depends(ready_models)])
 async def readyz():
     return {"status": "ready"}
-
-
-@router.get("/v1/info", summary="Version, device, models and their metadata, limits and cache statistics")
-async def info(models: ModelsDep, settings: SettingsDep, cache: CacheDep):
-    quality = models.stylizers.get("quality")
-    return {
-        "version": stylize.__version__,
-        "ready": models.ready,
-        "device": str(quality.engine.device) if quality else None,
-        "precision": quality.engine.precision if quality else None,
-        "default_model": settings.default_model,
-        "models": {name: {**st.engine.model.decoder.metadata, "summary": MODELS[name].summary,
-                          "style_encoder": st.engine.style_source} for name, st in models.stylizers.items()},
-        "decoder": quality.engine.model.decoder.metadata if quality else None,
-        "limits": {"max_upload_mb": settings.max_upload_mb, "max_side": settings.max_side,
-                   "max_styles": settings.max_styles, "max_concurrency": settings.max_concurrency,
-                   "max_queue": settings.max_queue},
-        "style_cache": cache.stats(),
-        "style_bank": {"styles": models.bank.names, "models": list(models.stylizers)} if models.bank else None,
-    }

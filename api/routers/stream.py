@@ -20,10 +20,8 @@ import json
 from typing import Literal
 
 import anyio
-import numpy as np
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, ValidationError
-from starlette.concurrency import run_in_threadpool
 
 from stylize.errors import StylizeError
 from stylize.media.images import encode_image, open_image
@@ -31,6 +29,8 @@ from stylize.models.registry import MODEL_NAMES
 from stylize.pipelines.executor import frame_style
 from stylize.pipelines.frames import FrameStylizer
 from stylize.pipelines.request import StyleRequest, check_inputs
+
+from ..admission import ServerBusy
 
 router = APIRouter()
 TRY_AGAIN_LATER, GOING_AWAY = 1013, 1001
@@ -76,7 +76,7 @@ class StreamSession:
         stylizer = self.models.get(request.model)
         style = frame_style(stylizer, request, self.models.bank, self.cache)
         previous = self.frames
-        self.frames = FrameStylizer(stylizer.engine, style, request.alpha, request.content_size)
+        self.frames = FrameStylizer(stylizer.engine, style, request.alpha, request.content_size, even=False)
         if previous is not None and previous.engine is stylizer.engine:  # a new style fades in, no jump cut
             self.frames.stabiliser = previous.stabiliser
         self.request = request
@@ -89,33 +89,33 @@ class StreamSession:
         if frames is None:
             raise StylizeError("send a config message before frames")
         image = open_image(data, "frame", check_size=self.request.content_check())
-        return encode_image(frames([np.asarray(image)])[0], "jpeg", quality=85)
+        return encode_image(frames([image])[0], "jpeg", quality=85)
 
 
-@router.websocket("/v1/stream")
+@router.websocket("/stream")
 async def stream(ws: WebSocket):
     app = ws.app
     models, admission = app.state.models, app.state.admission
     await ws.accept()
     if not models.ready:
         return await ws.close(TRY_AGAIN_LATER, models.error or "model is loading, retry shortly")
-    if admission.admitted >= admission.capacity or admission.semaphore.locked():
-        app.state.metrics.reject("busy")
-        return await ws.close(TRY_AGAIN_LATER, "server busy: every stylisation slot is taken, retry shortly")
     session = StreamSession(models, app.state.style_cache, app.state.settings)
-    admission.admitted += 1
-    app.state.metrics.streams.inc()
     try:
-        async with admission.run():
-            await _serve(ws, session, app.state.stopping)
-    finally:
-        admission.admitted -= 1
-        app.state.metrics.streams.dec()
-        app.state.metrics.stream_frames.labels("sent").inc(session.sent)
-        app.state.metrics.stream_frames.labels("dropped").inc(session.dropped)
+        with admission.place():
+            async with admission.slot():  # a slot free now, or none: a camera does not wait in line
+                app.state.metrics.streams.inc()
+                try:
+                    await _serve(ws, session, app.state.stopping, admission)
+                finally:
+                    app.state.metrics.streams.dec()
+                    app.state.metrics.stream_frames.labels("sent").inc(session.sent)
+                    app.state.metrics.stream_frames.labels("dropped").inc(session.dropped)
+    except ServerBusy as e:
+        app.state.metrics.reject("busy")
+        await ws.close(TRY_AGAIN_LATER, str(e))
 
 
-async def _serve(ws, session, stopping):
+async def _serve(ws, session, stopping, admission):
     newest, arrived = [None], asyncio.Event()
 
     async def receive():
@@ -129,7 +129,7 @@ async def _serve(ws, session, stopping):
                 newest[0] = message["bytes"]
                 arrived.set()
             elif message.get("text") is not None:
-                await ws.send_json(await _configure(session, message["text"]))
+                await ws.send_json(await _configure(session, message["text"], admission))
 
     async def work():
         while not stopping.is_set():
@@ -140,7 +140,7 @@ async def _serve(ws, session, stopping):
             arrived.clear()
             data, newest[0] = newest[0], None
             try:
-                await ws.send_bytes(await run_in_threadpool(session.process, data))
+                await ws.send_bytes(await admission.run(session.process, data))
                 session.sent += 1
             except StylizeError as e:
                 await ws.send_json({"type": "error", "detail": str(e)})
@@ -158,7 +158,7 @@ async def _serve(ws, session, stopping):
         pass
 
 
-async def _configure(session, text):
+async def _configure(session, text, admission):
     try:
         message = json.loads(text)
         if not isinstance(message, dict):
@@ -166,6 +166,6 @@ async def _configure(session, text):
     except ValueError:
         return {"type": "error", "detail": "text messages must be JSON objects"}
     try:
-        return await run_in_threadpool(session.configure, message)
+        return await admission.run(session.configure, message)
     except StylizeError as e:
         return {"type": "error", "detail": str(e)}

@@ -8,7 +8,7 @@ from stylize.models.bank import StyleBank
 
 from ..deps import ready_bank
 
-router = APIRouter(prefix="/v1/styles")
+router = APIRouter(prefix="/styles")
 BankDep = Annotated[StyleBank, Depends(ready_bank)]
 
 

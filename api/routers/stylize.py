@@ -4,31 +4,19 @@ import time
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
-from stylize.errors import Cancelled, ImageTooLarge, StylizeError
 from stylize.media.images import encode_image
 from stylize.models.registry import MODEL_NAMES, MODELS
 from stylize.pipelines.executor import stylize_upload
 from stylize.pipelines.request import StyleRequest, check_inputs
 
+from ..deadline import DeadlineDep
 from ..deps import AdmissionDep, CacheDep, ReadyModelsDep, SettingsDep
 
 router = APIRouter()
 MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
-
-
-def stop_condition(stopping, deadline, timeout):
-    """The should_stop callable of one request: the server is stopping, or its deadline passed."""
-    def should_stop():
-        if stopping.is_set():
-            return "the server is shutting down; retry shortly"
-        if time.monotonic() > deadline:
-            return f"the request took longer than the server's limit of {timeout:g} s"
-        return None
-    return should_stop
 
 
 def run_transfer(stylizer, request, bank, cache, fmt, should_stop):
@@ -36,15 +24,17 @@ def run_transfer(stylizer, request, bank, cache, fmt, should_stop):
     return encode_image(stylize_upload(stylizer, request, bank, cache, should_stop), fmt)
 
 
-@router.post("/v1/stylize", summary="Stylize a content image with style images or a bank style",
+@router.post("/stylize", summary="Stylize a content image with style images or a bank style",
              response_class=Response,
              responses={200: {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}},
                               "description": "The stylised image"},
+                        400: {"description": "Upload cut short"},
+                        408: {"description": "Upload not received within the body deadline"},
                         413: {"description": "Upload or image too large"},
                         422: {"description": "Bad input, with a `detail` saying what"},
                         503: {"description": "Model loading or server busy (see Retry-After)"}})
 async def stylize_image(
-    http: Request, models: ReadyModelsDep, settings: SettingsDep, cache: CacheDep, admission: AdmissionDep,
+    models: ReadyModelsDep, settings: SettingsDep, cache: CacheDep, admission: AdmissionDep, deadline: DeadlineDep,
     content: Annotated[UploadFile, File(description="The photo to stylize")],
     style: Annotated[list[UploadFile] | None, File(description="One or more style images (paintings)")] = None,
     style_name: Annotated[str | None, Form(description="Instead of style images: a bank style, or a blend "
@@ -60,29 +50,16 @@ async def stylize_image(
     format: Annotated[Literal["png", "jpeg", "webp"], Form(description="Output format")] = "png",
 ):
     start = time.perf_counter()
-    should_stop = stop_condition(http.app.state.stopping, time.monotonic() + settings.request_timeout,
-                                 settings.request_timeout)
-    metrics = http.app.state.metrics
-    try:
-        request = check_inputs(StyleRequest(
-            contents=((await content.read(), content.filename or "content"),),
-            styles=tuple([(await s.read(), s.filename or "style") for s in style or []]),
-            style_name=style_name, style_weights=style_weights, alpha=alpha, preserve_color=preserve_color,
-            content_size=content_size, style_size=style_size, model=model or settings.default_model,
-            max_pixels=settings.max_side ** 2),
-            max_styles=settings.max_styles, max_side=settings.max_side)
-        stylizer = models.get(request.model)
-        async with admission.run():
-            data = await run_in_threadpool(run_transfer, stylizer, request, models.bank, cache, format, should_stop)
-    except Cancelled as e:
-        metrics.reject("shutdown" if http.app.state.stopping.is_set() else "timeout")
-        raise HTTPException(503, str(e), headers={"Retry-After": "1"}) from None
-    except ImageTooLarge as e:
-        metrics.reject("too_large")
-        raise HTTPException(413, str(e)) from None
-    except StylizeError as e:
-        metrics.reject("invalid")
-        raise HTTPException(422, str(e)) from None
+    request = check_inputs(StyleRequest(
+        contents=((await content.read(), content.filename or "content"),),
+        styles=tuple([(await s.read(), s.filename or "style") for s in style or []]),
+        style_name=style_name, style_weights=style_weights, alpha=alpha, preserve_color=preserve_color,
+        content_size=content_size, style_size=style_size, model=model or settings.default_model,
+        max_pixels=settings.max_side ** 2),
+        max_styles=settings.max_styles, max_side=settings.max_side)
+    stylizer = models.get(request.model)
+    async with admission.slot(deadline):  # the wait in line counts in the deadline
+        data = await admission.run(run_transfer, stylizer, request, models.bank, cache, format, deadline.should_stop)
     stem = re.sub(r"[^A-Za-z0-9._-]", "_", Path(content.filename or "image").stem)[:80]
     return Response(data, media_type=MEDIA_TYPES[format], headers={
         "Content-Disposition": f'inline; filename="{stem}_stylized.{format}"',
