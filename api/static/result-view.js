@@ -23,7 +23,12 @@ export class ResultView {
     // Keep the box's height while the new picture decodes, so the controls do not jump.
     if (old) box.style.minHeight = `${box.offsetHeight}px`;
     box.replaceChildren(this.compare(beforeUrl));
-    $("result-image").decode().catch(() => {}).finally(() => { box.style.minHeight = ""; });
+    const image = $("result-image");
+    image.decode().catch(() => {}).finally(() => {
+      box.style.minHeight = "";
+      // Shown as wide as the column allows, a portrait one no taller than most of the window.
+      image.parentElement.style.width = `min(100%, calc(70vh * ${image.naturalWidth / Math.max(1, image.naturalHeight)}))`;
+    });
     box.classList.remove("stale");
     $("download").href = this.url;
     $("download").download = fileName;

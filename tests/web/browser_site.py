@@ -71,7 +71,9 @@ def site_url(site):
     proc.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
+# Per module: each test module imports these fixtures and so has its own; two Playwright
+# instances may not run at once.
+@pytest.fixture(scope="module")
 def chromium():
     sync_playwright = sync_playwright_or_skip()
     with sync_playwright() as p:
