@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from stylize.media.images import list_images, open_image, prepare, to_tensor
 from stylize.media.temporal import pan_error, pan_frames
@@ -61,7 +62,7 @@ def main():
             style = to_tensor(prepare(open_image(style_files[(i + 1) % len(style_files)]), 256, crop=True))
             stats = engine.style_stats(style)
             for mode in TEMPORAL_MODES:
-                outputs = FrameStylizer(engine, stats, temporal=mode)(frames)
+                outputs = FrameStylizer(engine, stats, temporal=mode)([Image.fromarray(f) for f in frames])
                 content_loss, style_loss = frame_losses(vgg, frames, outputs, style)
                 rows[mode].append((pan_error(outputs, args.step), content_loss, style_loss))
                 print(f"{model} {path.name:24s} temporal {mode:5s} pan error {rows[mode][-1][0]:6.2f}  "

@@ -50,8 +50,9 @@ def pan_clip(size, count, step=2):
 
 def write_animation(engine, style, path, count=24, size=144):
     frames = pan_clip(size, count)
-    independent = FrameStylizer(engine, style, temporal="none")(frames)
-    stabilised = FrameStylizer(engine, style, temporal="flow")(frames)
+    pictures = [Image.fromarray(frame) for frame in frames]
+    independent = FrameStylizer(engine, style, temporal="none")(pictures)
+    stabilised = FrameStylizer(engine, style, temporal="flow")(pictures)
     strips = [Image.fromarray(np.concatenate(row, axis=1)) for row in zip(frames, independent, stabilised)]
     strips[0].save(path, save_all=True, append_images=strips[1:], duration=1000 // 12, loop=0, quality=55, method=6)
     print(f"wrote {path} ({len(strips)} frames: the clip | --temporal none | flow)")

@@ -1,6 +1,7 @@
-"""The image processor: decoding anything PIL opens into RGB (within the pixel limit), sizes,
-conversions between images, video frames and tensors, encoding and atomic saving. Frames are
-HxWx3 uint8 arrays (what video decoders and browsers hand over); images are PIL RGB images.
+"""Images: decoding anything PIL opens into RGB (within the pixel limit), sizes, the one image
+processor (ImageProcessor: PIL image -> tensor -> PIL image or frame), encoding and atomic
+saving. Images are PIL RGB images; frames, what the stabiliser and video encoders take, are HxWx3
+uint8 arrays.
 """
 import io
 from pathlib import Path
@@ -86,11 +87,11 @@ def open_image(source, name=None, check_size=None):
         raise StylizeError(f"cannot decode image {name}: {e}") from None
 
 
-def resize_shorter(img, size):
-    """Scale so the shorter side is `size` pixels (0 keeps the image as it is)."""
-    if not size or min(img.size) == size:
-        return img
-    return img.resize(scaled_size(*img.size, size), Image.Resampling.BICUBIC)
+def resize_shorter(img, size, even=False):
+    """Scale so the shorter side is `size` pixels (0 keeps the image as it is) with PIL's bicubic
+    filter: the one resize of stills, video frames and the stream. even: see scaled_size."""
+    target = scaled_size(*img.size, size, even)
+    return img if target == img.size else img.resize(target, Image.Resampling.BICUBIC)
 
 
 def center_crop(img, size):
@@ -100,9 +101,37 @@ def center_crop(img, size):
     return img.crop((left, top, left + size, top + size))
 
 
-def prepare(img, size=0, crop=False):
-    img = resize_shorter(img, size)
+def prepare(img, size=0, crop=False, even=False):
+    img = resize_shorter(img, size, even)
     return center_crop(img, size) if crop else img
+
+
+class ImageProcessor:
+    """A picture's way to the model and back, the same for stills, video frames and the stream
+    (as diffusers' VaeImageProcessor): `preprocess` turns a PIL image into the (3, H, W) tensor in
+    [0, 1] the model works on (shorter side scaled to `size`, 0 keeping it; a centre square with
+    `crop`; both sides even with `even`, as video encoders need); `postprocess` turns a result
+    back into a PIL image, or with frame=True an HxWx3 uint8 array (for video encoders and the
+    stabiliser)."""
+
+    def __init__(self, size=0, crop=False, even=False):
+        self.size, self.crop, self.even = size, crop, even
+
+    def output_size(self, width, height):
+        """(width, height) a picture of that size is worked on at."""
+        w, h = scaled_size(width, height, self.size, self.even)
+        side = min(self.size or min(w, h), w, h)
+        return (side, side) if self.crop else (w, h)
+
+    def resize(self, image):
+        return prepare(image, self.size, self.crop, self.even)
+
+    def preprocess(self, image):
+        return to_tensor(self.resize(image))
+
+    @staticmethod
+    def postprocess(tensor, frame=False):
+        return to_frame(tensor) if frame else to_image(tensor)
 
 
 def to_tensor(img):

@@ -136,7 +136,7 @@ class _Writer:
     def _flush(self):
         if not self.pending:
             return
-        images = self.stylizer([f.to_ndarray(format="rgb24") for f in self.pending])
+        images = self.stylizer([f.to_image() for f in self.pending])
         for original, image in zip(self.pending, images):
             out = av.VideoFrame.from_ndarray(image, format="rgb24")
             out.pts, out.time_base = original.pts - self.video_shift, original.time_base

@@ -8,7 +8,7 @@ same-size content images. The data flow is one way: PIL image
 import torch
 
 from stylize.errors import StylizeError
-from stylize.media.images import prepare, to_image, to_tensor
+from stylize.media.images import ImageProcessor
 from stylize.models.style_stats import stack_styles
 from stylize.pipelines.color import match_color
 from stylize.pipelines.engine import Engine
@@ -28,14 +28,14 @@ class Stylizer:
     def prepare_style(self, style, style_size=512, crop=False, like=None, should_stop=None):
         """PIL style image -> StyleStats, to reuse across many content images. With `like` (a
         content tensor), the style's colours are matched to it first (colour preservation)."""
-        style_t = to_tensor(prepare(style, style_size, crop))
+        style_t = ImageProcessor(style_size, crop).preprocess(style)
         if like is not None:
             style_t = match_color(style_t, like)
         return self.engine.style_stats(style_t, should_stop)
 
     def content_tensor(self, content, content_size=512, crop=False):
         """PIL content image -> the (3, H, W) tensor it is worked on as."""
-        return to_tensor(prepare(content, content_size, crop))
+        return ImageProcessor(content_size, crop).preprocess(content)
 
     def transfer(self, content, style, masks=None, alpha=1.0, content_size=512, crop=False, should_stop=None):
         """PIL content image + its style (StyleStats; with masks, one per mask) -> PIL image.
@@ -47,15 +47,17 @@ class Stylizer:
             if mask.size != content.size:
                 raise StylizeError(f"mask is {mask.size[0]}x{mask.size[1]} but the content image is "
                                    f"{content.size[0]}x{content.size[1]}; masks must match the content size")
-        content_t = self.content_tensor(content, content_size, crop)
-        mask_t = [self.content_tensor(m.convert("RGB"), content_size, crop)[0] for m in masks] if masks else None
-        return to_image(self.engine.stylize_tensor(content_t, style, mask_t, alpha, should_stop))
+        processor = ImageProcessor(content_size, crop)
+        mask_t = [processor.preprocess(m.convert("RGB"))[0] for m in masks] if masks else None
+        return processor.postprocess(self.engine.stylize_tensor(processor.preprocess(content), style, mask_t, alpha,
+                                                                should_stop))
 
     def transfer_batch(self, contents, style, alpha=1.0, content_size=512, crop=False):
         """Several PIL content images with one style (StyleStats) -> PIL images; those of the same
         (resized) size go through the network together."""
-        tensors = [self.content_tensor(c, content_size, crop) for c in contents]
-        return [to_image(t) for t in stylize_by_size(self.engine, tensors, style, alpha)]
+        processor = ImageProcessor(content_size, crop)
+        tensors = [processor.preprocess(c) for c in contents]
+        return [processor.postprocess(t) for t in stylize_by_size(self.engine, tensors, style, alpha)]
 
 
 def stylize_by_size(engine, tensors, style, alpha=1.0, should_stop=None):

@@ -101,8 +101,9 @@ def test_pan_error_is_zero_for_a_stable_result_and_lower_with_the_stabiliser(fas
     frames = pan_frames(photo, window=96, step=2, count=12)
     assert pan_error(frames, 2) == 0.0  # the frames themselves move exactly with the picture
     style = fast_engine.style_stats(to_style(gradient_image((64, 64), seed=8)))
-    independent = FrameStylizer(fast_engine, style, temporal="none")(frames)
-    stabilised = FrameStylizer(fast_engine, style, temporal="flow")(frames)
+    pictures = [Image.fromarray(frame) for frame in frames]
+    independent = FrameStylizer(fast_engine, style, temporal="none")(pictures)
+    stabilised = FrameStylizer(fast_engine, style, temporal="flow")(pictures)
     assert pan_error(stabilised, 2) < 0.8 * pan_error(independent, 2)
     # The first frame has nothing to carry forward: it is the network's own result.
     assert np.array_equal(stabilised[0], independent[0])
