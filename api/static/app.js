@@ -15,6 +15,8 @@ const STYLE_SIDE = 512;
 // The in-browser model's memory: WebAssembly has 4 GB at most, and a phone less.
 const BROWSER_MAX_SIDE = 1024;
 const BROWSER_MAX_PIXELS = 1024 * 1536;
+// The networks work at an eighth of the size and pad by reflection there: 16 px is the least.
+const MIN_SIDE = 16;
 
 // A picked picture: { key, file (Blob), name (for file names), title, credit, bitmap, example }
 // or, for a bank style, { key, bank: name, title }.
@@ -61,6 +63,10 @@ async function pick(kind, file, extra = {}) {
     bitmap = await decodePicture(file, label);
   } catch (err) {
     showError(err.message);
+    return;
+  }
+  if (Math.min(bitmap.width, bitmap.height) < MIN_SIDE) {
+    showError(`${label} is ${bitmap.width} x ${bitmap.height} pixels; the models need at least ${MIN_SIDE} on each side.`);
     return;
   }
   clearError();

@@ -91,7 +91,7 @@ def export_model_graphs(model, model_dir):
         info = export_onnx(model, work)
         for name in GRAPHS:
             graph = onnx.load(os.path.join(work, name))
-            store_weights_in_fp16(graph)
+            store_weights_in_fp16(graph)  # the runtime folds the casts when it loads the graph
             atomic_write(model_dir / name, lambda tmp: onnx.save(graph, str(tmp)))
     described = {"model": info["model"], "style_stats_size": info["style_stats_size"],
                  "style_stats_order": info["style_stats_order"], "weights": "float16, computed in float32",

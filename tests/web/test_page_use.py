@@ -122,6 +122,10 @@ def test_errors_name_the_problem_and_old_results_do_not_linger(page, tmp_path):
     assert '"notes.txt" is not a picture' in page.text_content("#error")
     assert page.is_hidden("#style-preview")
     page.screenshot(path=str(tmp_path / "error-not-a-picture.png"))
+    gradient_image((40, 12), 3).save(tmp_path / "sliver.png")  # too small for the networks: said before running
+    page.set_input_files("#style", str(tmp_path / "sliver.png"))
+    page.wait_for_function("document.getElementById('error').textContent.includes('sliver.png')")
+    assert "is 40 x 12 pixels; the models need at least 16" in page.text_content("#error")
     page.click("#example-styles .thumb:nth-child(1)")
     page.wait_for_function("document.getElementById('error').textContent === ''")
     page.fill("#size", "4000")
