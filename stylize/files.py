@@ -1,5 +1,6 @@
 """Writing files so that no reader ever sees half of one: below every other module of the
 library (media, models, training and the dataset mode all write through it)."""
+import errno
 import os
 import re
 import uuid
@@ -23,8 +24,11 @@ def temporary_of(name):
 
 
 def atomic_write(path, write):
-    """Call write(tmp_path), then rename onto `path`: readers never see a half-written file."""
+    """Call write(tmp_path), then rename onto `path`: readers never see a half-written file. A
+    read-only file is left as it is (PermissionError): a rename would replace it regardless."""
     path = Path(path)
+    if path.is_file() and not path.stat().st_mode & 0o222:
+        raise PermissionError(errno.EACCES, "the file is read-only", str(path))
     tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:12]}{path.suffix}")  # same folder: atomic rename
     try:
         write(tmp)

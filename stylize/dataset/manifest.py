@@ -19,6 +19,15 @@ MANIFEST_FILE = "manifest.jsonl"
 PART_PATTERN = "manifest.part-*-of-*.jsonl"
 
 
+@contextmanager
+def writing(path):
+    """An OSError while writing `path` (a read-only folder, a full disk) as one StylizeError."""
+    try:
+        yield
+    except OSError as e:
+        raise StylizeError(f"cannot write {path}: {e.strerror or e}") from None
+
+
 def part_path(folder, shard):
     index, count = shard
     return Path(folder) / f"manifest.part-{index:05d}-of-{count:05d}.jsonl"
@@ -38,7 +47,8 @@ def check_settings(folder, settings):
             raise StylizeError(f"{folder} was made with other settings ({'; '.join(changed)}); "
                                "rerun with the same options, or give a new --output")
         return
-    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(settings, indent=1) + "\n"))
+    with writing(path):
+        atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(settings, indent=1) + "\n"))
 
 
 def read_lines(path):
@@ -73,19 +83,24 @@ class ManifestPart:
 
     def __init__(self, folder, shard):
         self.path = part_path(folder, shard)
-        self.file = open(self.path, "a+", encoding="utf-8")
-        self.file.seek(0, 2)
-        if self.file.tell():  # a line cut short by a kill would swallow the next one
-            self.file.seek(self.file.tell() - 1)
-            if self.file.read(1) != "\n":
-                self.file.write("\n")
+        with writing(self.path):
+            self.file = open(self.path, "a+", encoding="utf-8")
+            self.file.seek(0, 2)
+            if self.file.tell():  # a line cut short by a kill would swallow the next one
+                self.file.seek(self.file.tell() - 1)
+                if self.file.read(1) != "\n":
+                    self.file.write("\n")
 
     def write(self, record):
-        self.file.write(json.dumps(record) + "\n")
-        self.file.flush()
+        with writing(self.path):
+            self.file.write(json.dumps(record) + "\n")
+            self.file.flush()
 
     def close(self):
-        self.file.close()
+        try:
+            self.file.close()
+        except OSError:  # a line the disk had no room for: the rerun's check records its output
+            pass
 
 
 @contextmanager
@@ -97,9 +112,15 @@ def _locked(folder):
 
 
 def merge_manifest(folder):
-    """Rewrite manifest.jsonl from every part; returns the number of outputs it records."""
-    with _locked(folder):
-        records = read_records(folder)
-        lines = "".join(json.dumps(records[output]) + "\n" for output in sorted(records))
-        atomic_write(Path(folder) / MANIFEST_FILE, lambda tmp: Path(tmp).write_text(lines))
+    """Rewrite manifest.jsonl from every part; returns the number of outputs it records. If it
+    cannot be written the parts stay as they are, and a rerun merges them."""
+    path = Path(folder) / MANIFEST_FILE
+    try:
+        with _locked(folder):
+            records = read_records(folder)
+            lines = "".join(json.dumps(records[output]) + "\n" for output in sorted(records))
+            atomic_write(path, lambda tmp: Path(tmp).write_text(lines))
+    except OSError as e:
+        raise StylizeError(f"cannot write {path}: {e.strerror or e}; every output and the manifest parts are "
+                           "kept: rerun the same command to merge them") from None
     return len(records)

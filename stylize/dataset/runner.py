@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from stylize.dataset.manifest import ManifestPart, check_settings, merge_manifest, read_records
+from stylize.dataset.manifest import ManifestPart, check_settings, merge_manifest, read_records, writing
 from stylize.dataset.plan import output_path, source_path
 from stylize.errors import StylizeError
 from stylize.files import temporary_of
@@ -97,7 +97,8 @@ class DatasetRun:
     def __init__(self, stylizer, request, plan, shard, settings):
         self.stylizer, self.request, self.plan = stylizer, request, plan
         self.summary = Summary()
-        request.output.mkdir(parents=True, exist_ok=True)
+        with writing(request.output):
+            request.output.mkdir(parents=True, exist_ok=True)
         check_settings(request.output, settings)
         self.part = ManifestPart(request.output, shard)
         self.pending, self.todo, self.style_indices = [], set(), []
@@ -158,8 +159,11 @@ class DatasetRun:
             writing = deque()
             for batch in loader:
                 if in_workers:
-                    for out, error in batch:
+                    results, write_error = batch
+                    for out, error in results:
                         self._record(out, error, progress)
+                    if write_error is not None:  # a worker could not write (a full disk): stop, as without workers
+                        raise StylizeError(write_error)
                     continue
                 failed, made = maker.stylise(batch)
                 for out, error in failed:
@@ -211,9 +215,16 @@ class OutputMaker:
         save_image(frame, path)
 
     def make(self, items):
-        """stylise and write, in a DataLoader worker: -> [(Output, error or None)]."""
-        failed, made = self.stylise(items)
-        return failed + [(out, self.write(out, frame)) for out, frame in made]
+        """stylise and write, in a DataLoader worker: -> ([(Output, error or None)], the error
+        that stopped the writing or None). A write error comes back as text: raised in the worker,
+        the DataLoader would wrap it in the worker's traceback."""
+        results, made = self.stylise(items)
+        for out, frame in made:
+            try:
+                results.append((out, self.write(out, frame)))
+            except StylizeError as e:
+                return results, str(e)
+        return results, None
 
 
 def finish(request, process, summary):

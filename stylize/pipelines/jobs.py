@@ -51,6 +51,9 @@ def plan_jobs(request, output=None, ext="jpg"):
     folder = output or DEFAULT_OUTPUT_FOLDER
     if is_image_name(folder):
         raise StylizeError(f"--output {folder} is a file name, but this run makes several images; give a folder")
+    if folder.suffix and not folder.is_dir():  # out.txt: a file name, not a folder to make
+        raise StylizeError(f"--output {folder}: {folder.suffix} is not an image extension (.png, .jpg or .webp); "
+                           "to write into a new folder with a dot in its name, make the folder first")
     jobs = tuple(Job(Path(c), key, folder / f"{Path(c).stem}_stylized_{labels[key]}.{ext}") for c, key in pairs)
     return Plan(jobs, folder)
 
