@@ -172,6 +172,11 @@ def test_blend_paste_link_full_view_and_snapshot(page, site_url, tmp_path):
     wait_new_result(page, before)
     assert np.abs(np.array(result_pixels(page)[2]) - blended).mean() > 1
     assert "style2" not in page.url and "alpha=0.80" in page.url  # the address follows the settings
+    # Keeping the photo's colours (the library's colour matching, in the browser) paints again, differently.
+    plain, before = np.array(result_pixels(page)[2]), page.get_attribute("#result-image", "src")
+    page.check("#preserve-color")
+    wait_new_result(page, before)
+    assert np.abs(np.array(result_pixels(page)[2]) - plain).mean() > 1 and "colors=1" in page.url
     # Full view shows the result at its own size.
     page.click("#full-view-open")
     assert page.is_visible("#full-view-image")
