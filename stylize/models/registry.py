@@ -64,7 +64,8 @@ MODELS = {spec.name: spec for spec in (
               checkpoint_kind="decoder", exporter="stylize.training.decoder:export"),
     ModelSpec("fast", "VGG-19 reads the style once, a slim network paints each frame", _load_fast, DEFAULT_FAST,
               "fast_model", vgg_encoder=False, required=False, image_batch={"cuda": 8, "cpu": 1},
-              frame_batch={"cuda": 8, "cpu": 2}, checkpoint_kind="fast", exporter="stylize.training.fast:export_fast"),
+              frame_batch={"cuda": 8, "cpu": 2}, checkpoint_kind="fast",
+              exporter="stylize.training.fast_export:export_fast"),
 )}
 MODEL_NAMES = tuple(MODELS)
 

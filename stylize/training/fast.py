@@ -2,9 +2,8 @@
 a head steers with VGG-19's statistics of the style (stylize/models/fast.py).
 
 One resumable run, two phases:
-  1. iterations [0, encoder_iters): distil the slim encoder. Its four taps, each through a
-     learned 1x1 projection to VGG's width, regress VGG-19's relu1_1..relu4_1 on content and
-     style crops alike (after Wang et al. 2020, "Collaborative Distillation").
+  1. iterations [0, encoder_iters): distil the slim encoder from VGG-19 on content and style
+     crops alike (stylize/training/distillation.py).
   2. iterations [encoder_iters, iters): train the head and the decoder (with finetune_encoder,
      the slim encoder too) to paint what the quality model paints, on a teacher pool of its
      outputs made once (stylize/training/teacher_pool.py): an L1 loss on pixels and an MSE on
@@ -12,34 +11,31 @@ One resumable run, two phases:
      adain_weight, the AdaIN paper's content and style losses in VGG-19 itself (a whole VGG pass
      and its backward: several times the cost of a step without them). The style loss's
      statistics are the style crop's, or (style_target "teacher") those of the teacher's output.
-Phase 2 starts the head where the slim network is: its tap targets are a least-squares fit of
-the slim encoder's own statistics of the pool's style crops from VGG's, and its modulation is
-zero, so the model paints as a slim network with AdaIN in its own space would. A run can also
-start from a model file (`init`): a fast model file of this design goes on as it is; a slim
-network without a head (the first design's file, in git history) keeps its networks and gets
-its head fitted.
+Phase 2 starts the head where the slim network is (stylize/training/fast_head.py): its tap
+targets fitted to the slim encoder's own statistics, its modulation zero. A run can also start
+from a model file (`init`). `stylize export` writes the model file (fast_export.py).
 """
 import logging
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
-from safetensors.torch import load_file
 
 from stylize.device import pick_device
 from stylize.errors import StylizeError
 from stylize.media.images import list_images
 from stylize.models.fast import StyledDecoder
-from stylize.models.networks import FAST, RELU2_1, Encoder, NetworkShape
+from stylize.models.networks import FAST, RELU2_1, NetworkShape
 from stylize.models.style_layers import mean_std, stylize_taps
 from stylize.models.style_transfer import StyleTransferModel
-from stylize.models.weights import load_encoder, load_fast, read_metadata, save_fast
+from stylize.models.weights import load_encoder
 from stylize.pipelines.engine import Engine
 from stylize.training.averaging import WeightAverage
 from stylize.training.config import STYLE_TARGETS, FastTrainConfig
 from stylize.training.data import endless_loader
+from stylize.training.distillation import distillation_loss, initialise_from_data, projections, student_encoder
+from stylize.training.fast_head import fit_head, load_init, split_head_group
 from stylize.training.lineage import add_segment, commands_of
 from stylize.training.loop import TrainingLoop, load_checkpoint, remove_stale_temporaries, resume_path
 from stylize.training.losses import inverse_decay, losses_of_taps
@@ -49,116 +45,7 @@ from stylize.training.seeds import TEACHER_POOL, seed_of
 from stylize.training.teacher_pool import load_or_make_pool
 
 log = logging.getLogger(__name__)
-# The tap fit's ridge penalty per style crop, on standardised codes: on 2,073 crops of our
-# paintings, R² on held-out paintings was flat from 1 to 100 in all (best near 10; training log).
-RIDGE_PER_CROP = 0.005
 FEATURE_DEPTH = RELU2_1 + 1  # the feature loss's taps: relu1_1 and relu2_1
-
-
-def student_encoder(shape=FAST):
-    """A trainable slim encoder whose 1x1 preprocess only centres RGB around zero."""
-    student = Encoder(shape)
-    with torch.no_grad():
-        student.preprocess.weight.copy_(torch.eye(3)[:, :, None, None])
-        student.preprocess.bias.fill_(-0.5)
-    for conv in student.convs.values():
-        conv.requires_grad_(True)
-    return student
-
-
-def projections(shape=FAST, teacher_widths=(64, 128, 256, 512)):
-    """1x1 convolutions from the student's taps to the teacher's (used in training only)."""
-    return nn.ModuleList(nn.Conv2d(cin, cout, 1) for cin, cout in zip(shape.widths, teacher_widths))
-
-
-def project(projection, taps):
-    return [p(t) for p, t in zip(projection, taps)]
-
-
-def distillation_loss(student, projection, teacher, images):
-    """Mean over the taps of the regression error, each relative to the teacher tap's variance
-    (so that every tap counts, whatever its scale): 1 - explained variance."""
-    with torch.no_grad():
-        targets = teacher(images)
-    predicted = project(projection, student(images))
-    return sum(F.mse_loss(p, t) / t.var() for p, t in zip(predicted, targets)) / len(targets)
-
-
-@torch.no_grad()
-def initialise_from_data(student, projection, teacher, images):
-    """A data-driven start: each student conv scaled to unit output std on real images (LSUV,
-    Mishkin & Matas 2016), then each projection solved by least squares against the teacher.
-
-    From the default init, Adam needs about a thousand steps just to grow the student's weights
-    to the teacher's scale; from here the projected taps already explain much of the teacher's
-    variance at step 0.
-    """
-    x = student.preprocess(images)
-    for name, conv in student.convs.items():
-        conv.weight /= conv(x).std()
-        x = F.relu(conv(x))
-        if name in student.pool_after:
-            x = F.max_pool2d(x, 2, ceil_mode=True)
-    for proj, ours, theirs in zip(projection, student(images), teacher(images)):
-        inputs = ours.permute(0, 2, 3, 1).reshape(-1, ours.shape[1])
-        inputs = torch.cat([inputs, torch.ones(len(inputs), 1, device=inputs.device)], dim=1)
-        solution = torch.linalg.lstsq(inputs, theirs.permute(0, 2, 3, 1).reshape(-1, theirs.shape[1])).solution
-        proj.weight.copy_(solution[:-1].T[:, :, None, None])
-        proj.bias.copy_(solution[-1])
-
-
-def load_init(path):
-    """(slim encoder, StyledDecoder, whether its head is trained) from a fast model file: this
-    design's, or a first-design file (a slim encoder and skip decoder, no head)."""
-    meta = read_metadata(path)  # a missing or unreadable file: one clear error
-    state = load_file(str(path))
-    if any(key.startswith("decoder.head.") for key in state):
-        return *load_fast(path), True
-    shape = NetworkShape.from_dict(meta.get("shape", FAST.as_dict()))
-    encoder, decoder = Encoder(shape), StyledDecoder(shape)
-    try:
-        encoder.load_state_dict({k[8:]: v.float() for k, v in state.items() if k.startswith("encoder.")})
-        decoder.net.load_state_dict({k[8:]: v.float() for k, v in state.items() if k.startswith("decoder.")})
-    except RuntimeError as e:
-        raise StylizeError(f"{path} is not a fast model file: {str(e).splitlines()[-1].strip()}") from None
-    decoder.metadata = meta
-    return encoder, decoder, False
-
-
-@torch.no_grad()
-def fit_head(head, student, pool, device, batch=64):
-    """Standardise the head's code on the pool's styles, then fit its tap targets by ridge
-    regression to the slim encoder's own statistics (mean, log std) of the pool's style crops."""
-    codes, targets = [], []
-    for start in range(0, len(pool), batch):
-        indices = torch.arange(start, min(start + batch, len(pool)))
-        _, style, _, stats = pool.batch(indices, device)
-        codes.append(head.raw_code(stats.means, stats.stds))
-        own = [mean_std(t) for t in student(style)]
-        targets.append(torch.cat([torch.cat([m.flatten(1), s.flatten(1).log()], dim=1) for m, s in own], dim=1))
-    codes, targets = torch.cat(codes), torch.cat(targets)
-    head.code_shift.copy_(codes.mean(0))
-    head.code_scale.copy_(codes.std(0).clamp_min(1e-3))
-    x = torch.cat([(codes - head.code_shift) / head.code_scale, torch.ones(len(codes), 1, device=device)], dim=1)
-    penalty = RIDGE_PER_CROP * len(codes) * torch.eye(x.shape[1], device=device)
-    solution = torch.linalg.solve(x.T @ x + penalty, x.T @ targets)
-    # the solution's columns are per tap (means, log stds); the head's outputs are too
-    head.taps.weight.copy_(solution[:-1].T)
-    head.taps.bias.copy_(solution[-1])
-    explained = 1 - ((x @ solution - targets) ** 2).sum() / ((targets - targets.mean(0)) ** 2).sum()
-    log.info("fitted the head's tap targets on %d style crops: R² %.3f", len(codes), explained.item())
-
-
-def split_head_group(optimizer_state, taps):
-    """A decoder optimiser's state with the head's parameters in two groups, its first `taps`
-    parameters (the tap targets, StyleHead's order) then the modulation: checkpoints before
-    session 14 held the head in one group."""
-    groups = optimizer_state["param_groups"]
-    if len(groups) != 2:
-        return optimizer_state
-    head = groups[1]
-    return {**optimizer_state, "param_groups": [groups[0], {**head, "params": head["params"][:taps]},
-                                                {**head, "params": head["params"][taps:]}]}
 
 
 class FastTrainer:
@@ -410,33 +297,3 @@ class FastTrainer:
 
 def train_fast(cfg: FastTrainConfig, command=""):
     return FastTrainer(cfg, command).run()
-
-
-def export_fast(checkpoint_paths, out_path, half=False):
-    """A fast-model checkpoint -> the shipped safetensors file (slim encoder + StyledDecoder with
-    its head), in float32: the file is small, and CPUs run it in float32."""
-    if half:
-        raise StylizeError("the fast model is stored in float32; export it without --half")
-    if len(checkpoint_paths) != 1:
-        raise StylizeError("a fast-model checkpoint already holds its weights' moving average (--ema-decay): "
-                           "export one checkpoint")
-    ckpt = load_checkpoint(checkpoint_paths[0])
-    shape = NetworkShape.from_dict(ckpt["shape"])
-    student, decoder = Encoder(shape), StyledDecoder(shape)
-    weights = ckpt.get("average") or {"student": ckpt["student"], "decoder": ckpt["decoder"]}
-    student.load_state_dict(weights["student"])
-    decoder.load_state_dict(weights["decoder"])
-    cfg = ckpt["config"]
-    metadata = {
-        "model": "fast: slim encoder distilled from VGG-19 + slim skip decoder steered by a head that reads "
-                 "the style's VGG-19 statistics",
-        "iterations": ckpt["iteration"], "encoder_iterations": min(ckpt["iteration"], cfg["encoder_iters"]),
-        "decoder_iterations": max(0, ckpt["iteration"] - cfg["encoder_iters"]),
-        "train_seconds": round(ckpt["history"]["seconds"], 1),
-        "train_cpu_seconds": round(ckpt["history"]["cpu_seconds"], 1),
-        "weights": f"moving average of phase 2's (decay {cfg['ema_decay']})" if ckpt.get("average")
-                   else "the last step's",
-        "losses": ckpt["losses"], "data": ckpt["data"], "config": cfg, "commands": commands_of(ckpt),
-    }
-    save_fast(out_path, student, decoder, metadata)
-    return metadata

@@ -18,7 +18,9 @@ from stylize.models.networks import FAST, Decoder, Encoder
 from stylize.models.style_layers import mean_std, stylize_taps
 from stylize.models.weights import METADATA_KEY, load_encoder, load_fast, read_metadata, save_fast
 from stylize.training.config import STYLE_TARGETS, FastTrainConfig
-from stylize.training.fast import FastTrainer, export_fast, fit_head, train_fast
+from stylize.training.fast import FastTrainer, train_fast
+from stylize.training.fast_export import export_fast
+from stylize.training.fast_head import fit_head
 from stylize.training.loop import load_checkpoint
 from stylize.training.teacher_pool import POOL_FILE, TeacherPool, to_bytes
 
