@@ -239,8 +239,11 @@ function updateControls() {
   $("size").max = limit;
   $("size-hint").textContent = `From 64 to ${limit}. A smaller photo keeps its own size (it is never enlarged).`
     + (browser ? "" : " Large sizes take tens of seconds on a server without a GPU.");
-  $("model-hint").textContent = browser ? "Runs here with WebAssembly; photos never leave this device."
-    : state.server ? "The photo is sent to this page's server, stylised and sent back; nothing is stored." : $("model-hint").textContent;
+  const where = browser ? "Runs here with WebAssembly; pictures never leave this device."
+    : state.server ? `Each ${camera?.active ? "frame" : "photo"} is sent to this page's server, stylised and sent back; nothing is stored.`
+    : $("model-hint").textContent;
+  $("model-hint").textContent = camera?.active && state.server?.models && "quality" in state.server.models
+    ? `${where} The camera needs a fast model, so the quality model is for photos only.` : where;
   saveSettings();
 }
 
