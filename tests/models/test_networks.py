@@ -9,12 +9,10 @@ from stylize.models.networks import Decoder, Encoder
 from stylize.models.weights import (
     IMAGENET_MEAN_BGR,
     NORMALISED_VGG_INDEX,
-    atomic_write,
     load_decoder,
     load_encoder,
     read_metadata,
     save_decoder,
-    temporary_of,
 )
 
 # pytorch-AdaIN's decoder.pth: nn.Sequential indices of its convolutions and their shapes.
@@ -164,10 +162,3 @@ def test_an_image_given_as_decoder_weights_is_one_error_line(tmp_path):
     with pytest.raises(StylizeError) as error:
         load_decoder(tmp_path / "decoder.jpg")
     assert "could not be read" in str(error.value) and "\n" not in str(error.value)
-
-
-def test_a_killed_writers_temporary_names_its_target(tmp_path):
-    seen = []
-    atomic_write(tmp_path / "a.b.jpg", lambda tmp: seen.append(tmp.name) or tmp.write_bytes(b"x"))
-    assert temporary_of(seen[0]) == "a.b.jpg"
-    assert temporary_of("a.b.jpg") is None and temporary_of(".a.0123.jpg") is None
