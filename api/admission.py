@@ -4,7 +4,7 @@ before their bodies are read; the stream admits camera sessions; both through `A
 import asyncio
 import functools
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 
 import anyio
 from fastapi.responses import JSONResponse
@@ -73,7 +73,8 @@ class Admission:
             self.running -= 1
             self.slots.release()
             if self.running == 0:  # a burst is over: hand back what it freed (on a work thread: it takes ms)
-                self.threads.submit(release_free_memory)
+                with suppress(RuntimeError):  # the threads have shut down with the app
+                    self.threads.submit(release_free_memory)
 
     async def run(self, function, *args):
         """function(*args) on a work thread (call it holding a slot)."""
