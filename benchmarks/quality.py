@@ -1,4 +1,5 @@
-"""Quality of a model on held-out images: the AdaIN paper's losses on fixed pairs, and a results grid.
+"""Quality of a model on held-out images: the AdaIN paper's losses on fixed pairs, identity
+fidelity, and a results grid.
 
     python benchmarks/quality.py [--model quality|fast] [--weights FILE] \
         --heldout data/heldout [--grid weights/results.jpg] [--json FILE]
@@ -12,9 +13,15 @@ photo's VGG relu4_1 with the painting's statistics, style loss on the mean/std o
 against the painting's (for the quality model these are exactly its training losses), also shown
 by tap, which says at which scale a model falls short. Float32, no gradients. Prints a table and
 the means, and writes them as JSON with --json.
+
+Identity fidelity (what distances miss: a decoder that paints its own marks whatever it is given):
+PSNR against the input, at --identity-size px (shorter side, whole picture), of each held-out
+photo at strength 0 (its own features: the photo should come back) and of each held-out painting
+stylised by itself (the painting should come back). Goals: at least 24 dB and 18 dB.
 """
 import argparse
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -40,6 +47,27 @@ def yardstick_losses(vgg, engine, content, style):
     return content_loss.item(), [loss.item() for loss in style_by_tap]
 
 
+def psnr(output, reference):
+    """Peak signal-to-noise ratio in dB of two images in [0, 1], after rounding to 8 bits as a file would."""
+    mse = ((output * 255).round() - (reference * 255).round()).div(255).pow(2).mean().item()
+    return 10 * math.log10(1 / mse) if mse > 0 else float("inf")
+
+
+@torch.no_grad()
+def identity_fidelity(engine, photos, paintings, size):
+    """(mean PSNR of photos at strength 0, mean PSNR of paintings stylised by themselves)."""
+    load = lambda p: to_tensor(prepare(open_image(p), size))  # noqa: E731
+    strength_zero = []
+    for path in photos:
+        photo = load(path)
+        strength_zero.append(psnr(engine.stylize_tensor(photo, engine.style_stats(photo), alpha=0.0), photo))
+    by_itself = []
+    for path in paintings:
+        painting = load(path)
+        by_itself.append(psnr(engine.stylize_tensor(painting, engine.style_stats(painting)), painting))
+    return sum(strength_zero) / len(strength_zero), sum(by_itself) / len(by_itself)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=MODEL_NAMES, default="quality")
@@ -49,6 +77,7 @@ def main():
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--grid", type=Path, help="write a results grid (styles across, photos down)")
     parser.add_argument("--grid-rows", type=int, default=4)
+    parser.add_argument("--identity-size", type=int, default=384)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
@@ -74,6 +103,10 @@ def main():
           f"content {summary['content_loss']:.3f}, "
           f"style {summary['style_loss']:.3f} ({summary['iterations']} iterations)")
     print("style loss by tap: " + ", ".join(f"{tap} {loss:.3f}" for tap, loss in summary["style_loss_by_tap"].items()))
+    summary["identity_photo_psnr"], summary["identity_painting_psnr"] = identity_fidelity(
+        engine, list_images(args.heldout / "content"), list_images(args.heldout / "style"), args.identity_size)
+    print(f"identity at {args.identity_size} px: photos at strength 0 {summary['identity_photo_psnr']:.2f} dB "
+          f"(goal 24), paintings by themselves {summary['identity_painting_psnr']:.2f} dB (goal 18)")
     if args.json:
         args.json.write_text(json.dumps({"summary": summary, "pairs": rows}, indent=2))
     if args.grid:

@@ -174,6 +174,8 @@ def build_parser():
                                  "decoded must give the image back (L1; 0: off)",
         "identity_feature_weight": "weight of the same identity loss in VGG-19's relu1_1-relu4_1 (MSE; 0: off)",
         "image_size": "shorter side before cropping", "crop_size": "training crop side",
+        "source_cap": "draw a source (a subfolder, or the file-name part before the first '_') as if it had at most "
+                      "this share of its folder's images (e.g. 0.15; 0: uniform draws)",
         "architecture": "plain (default): the paper's decoder; skip: also fed the AdaIN-aligned relu1_1-relu3_1; "
                         "skip3: also fed relu3_1. With --init, the file's architecture unless given",
         "workers": "data loading processes", "threads": "torch CPU threads (0: torch default)",

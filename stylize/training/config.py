@@ -25,6 +25,7 @@ class TrainConfig:
     identity_feature_weight: float = 0.0  # MSE of the same at relu1_1..relu4_1
     image_size: int = 512
     crop_size: int = 256
+    source_cap: float = 0.0  # a source (name prefix or subfolder) counts as at most this share of its folder; 0: off
     workers: int = 2
     amp: bool = False
     save_every: int = 1000

@@ -104,7 +104,7 @@ def collate(batch):
 
 def endless_loader(folder, image_size, crop_size, batch_size, seed, workers, start=0, rank=0, world=1, source_cap=0.0):
     """(dataset, iterator of (batch, skipped files) from iteration `start` on) for an image folder.
-    source_cap: the most any one source's images should be of the draws (0: uniform draws)."""
+    source_cap: see capped_weights (0: uniform draws)."""
     dataset = ImageFolder(folder, image_size, crop_size)
     relative = [Path(f).relative_to(folder) for f in dataset.files]
     weights = capped_weights(relative, source_cap) if source_cap else None

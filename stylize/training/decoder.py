@@ -154,7 +154,7 @@ def train(cfg: TrainConfig, command=""):
     commands = add_segment(previous, command, history.get("iterations_before", 0) + start)
 
     load = dict(image_size=cfg.image_size, crop_size=cfg.crop_size, batch_size=cfg.batch_size, workers=cfg.workers,
-                start=start, rank=rank, world=world)
+                start=start, rank=rank, world=world, source_cap=cfg.source_cap)
     content_set, contents = endless_loader(cfg.content_dir, seed=cfg.seed, **load)
     style_set, styles = endless_loader(cfg.style_dir, seed=cfg.seed + 1, **load)
     data = {"content_dir": cfg.content_dir, "content_images": len(content_set),
@@ -177,7 +177,9 @@ def train(cfg: TrainConfig, command=""):
         for group in optimizer.param_groups:
             group["lr"] = lr
         with precision.autocast():
-            content_loss, style_loss, output = adain_losses(encoder, model, content, style, levels)
+            # weighted 0 (a decoder trained only to invert VGG-19), they are still measured and sampled
+            with torch.set_grad_enabled(bool(cfg.content_weight or cfg.style_weight)):
+                content_loss, style_loss, output = adain_losses(encoder, model, content, style, levels)
             losses = {"content": content_loss, "style": style_loss}
             if cfg.identity_pixel_weight or cfg.identity_feature_weight:
                 # photos and paintings alike must come back; half of each, so that this costs what the

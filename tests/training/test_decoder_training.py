@@ -324,3 +324,14 @@ def test_identity_losses_teach_the_decoder_to_give_an_image_back(folders, tmp_pa
 def test_without_identity_weights_no_identity_loss_is_computed(folders, tmp_path):
     state = train(config(folders, tmp_path / "plain", iters=1))
     assert set(state["losses"]) == {"content", "style", "total"}
+
+
+def test_a_source_cap_draws_a_large_source_as_if_it_were_smaller(tmp_path):
+    from stylize.training.data import EndlessSampler, capped_weights
+
+    files = [Path(f"wesnoth_{i}.png") for i in range(8)] + [Path("krita_a.png"), Path("freecol_b.png")]
+    weights = capped_weights(files, cap=0.2)  # wesnoth's 8 files count as 2 (0.2 of 10)
+    assert weights.tolist() == [0.25] * 8 + [1.0, 1.0]
+    sampler = iter(EndlessSampler(len(files), batch_size=4000, seed=3, weights=weights))
+    picks = [next(sampler)[0] for _ in range(4000)]
+    assert abs(sum(p < 8 for p in picks) / 4000 - 0.5) < 0.04  # half the draws, not 80 %
