@@ -47,7 +47,7 @@ def run(variant, args, content, style, decoder_state):
         encoder.requires_grad_(True)
         losses_fn = naive_losses
     else:
-        losses_fn = lambda e, d, c, s: adain_losses(e, d, c, s, d.reads)[:2]  # noqa: E731
+        losses_fn = lambda e, d, c, s: tuple(adain_losses(e, d, c, s, d.reads)[0].values())  # noqa: E731
     if variant in ("channels_last", "bf16"):
         encoder, decoder = encoder.to(memory_format=torch.channels_last), decoder.to(memory_format=torch.channels_last)
         content, style = content.to(memory_format=torch.channels_last), style.to(memory_format=torch.channels_last)

@@ -169,7 +169,8 @@ def build_parser():
         "batch_size": "content/style pairs per step", "lr": "Adam learning rate", "lr_decay": "inverse decay per step",
         "warmup": "linear learning-rate ramp over this run's first N steps (for --init)",
         "ema_decay": "the exported weights are their moving average with this decay (0: the last step's)",
-        "content_weight": "content loss weight", "style_weight": "style loss weight",
+        "content_weight": "content loss weight", "style_weight": "style loss weight (mean and std at relu1_1-relu4_1)",
+        "gram_weight": "weight of a Gram-matrix style loss at the same taps, beside the mean/std one (0: off)",
         "identity_pixel_weight": "weight of the identity loss in pixels: a photo's and a painting's own features "
                                  "decoded must give the image back (L1; 0: off)",
         "identity_feature_weight": "weight of the same identity loss in VGG-19's relu1_1-relu4_1 (MSE; 0: off)",

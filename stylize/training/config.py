@@ -21,6 +21,7 @@ class TrainConfig:
     ema_decay: float = 0.995  # exported weights: this moving average (~200 steps: session 11's averaged span); 0: none
     content_weight: float = 1.0
     style_weight: float = 10.0
+    gram_weight: float = 0.0  # Gram-matrix style loss beside the mean/std one (losses.gram_loss); 0: off
     identity_pixel_weight: float = 0.0  # L1 of a photo's (and a painting's) own taps decoded, against the image
     identity_feature_weight: float = 0.0  # MSE of the same at relu1_1..relu4_1
     image_size: int = 512

@@ -28,7 +28,7 @@ from stylize.training.config import TrainConfig
 from stylize.training.data import endless_loader
 from stylize.training.lineage import add_segment, commands_of
 from stylize.training.loop import TrainingLoop, load_checkpoint, remove_stale_temporaries, resume_path
-from stylize.training.losses import inverse_decay, style_losses
+from stylize.training.losses import gram_loss, gram_matrix, inverse_decay, losses_of_taps, style_losses
 from stylize.training.precision import MixedPrecision
 
 log = logging.getLogger(__name__)
@@ -42,16 +42,23 @@ def decoded_losses(encoder, decoder, decoder_input, targets, style_stats):
     return (*style_losses(encoder, output, targets[RELU4_1], style_stats), output)
 
 
-def adain_losses(encoder, decoder, content, style, levels):
-    """The paper's losses for one batch of (content, style) images, and the decoded images.
+def adain_losses(encoder, decoder, content, style, levels, gram=False):
+    """({"content", "style"[, "gram"]: losses}, decoded images) for one batch of (content, style)
+    images: the paper's losses, and with `gram` the Gram-matrix style loss beside them.
 
     Only the pass over the decoder's output carries gradients; the content and style passes
     run without autograd.
     """
     with torch.no_grad():
-        style_stats = [mean_std(t) for t in encoder(style)]
+        style_taps = encoder(style)
+        style_stats = [mean_std(t) for t in style_taps]
         targets = stylize_taps(encoder(content), style_stats, levels)
-    return decoded_losses(encoder, decoder, targets, targets, style_stats)
+    output = decoder(targets)
+    taps = encoder(output)
+    losses = dict(zip(("content", "style"), losses_of_taps(taps, targets[RELU4_1], style_stats)))
+    if gram:
+        losses["gram"] = gram_loss(taps, [gram_matrix(t) for t in style_taps])
+    return losses, output
 
 
 def identity_losses(encoder, decoder, images):
@@ -178,16 +185,15 @@ def train(cfg: TrainConfig, command=""):
             group["lr"] = lr
         with precision.autocast():
             # weighted 0 (a decoder trained only to invert VGG-19), they are still measured and sampled
-            with torch.set_grad_enabled(bool(cfg.content_weight or cfg.style_weight)):
-                content_loss, style_loss, output = adain_losses(encoder, model, content, style, levels)
-            losses = {"content": content_loss, "style": style_loss}
+            with torch.set_grad_enabled(bool(cfg.content_weight or cfg.style_weight or cfg.gram_weight)):
+                losses, output = adain_losses(encoder, model, content, style, levels, gram=bool(cfg.gram_weight))
             if cfg.identity_pixel_weight or cfg.identity_feature_weight:
                 # photos and paintings alike must come back; half of each, so that this costs what the
                 # stylised batch costs
                 half = max(1, cfg.batch_size // 2)
                 own = torch.cat([content[:half], style[:half]])
                 losses["id_pixel"], losses["id_feature"] = identity_losses(encoder, model, own)
-        weights = {"content": cfg.content_weight, "style": cfg.style_weight,
+        weights = {"content": cfg.content_weight, "style": cfg.style_weight, "gram": cfg.gram_weight,
                    "id_pixel": cfg.identity_pixel_weight, "id_feature": cfg.identity_feature_weight}
         loss = sum(weights[name] * value for name, value in losses.items())
         if not torch.isfinite(loss):

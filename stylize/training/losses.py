@@ -4,7 +4,10 @@ quality benchmarks (Huang & Belongie 2017, section 6).
 content: MSE between relu4_1 of the decoded image and the AdaIN target t;
 style:   MSE between the per-channel mean and std of relu1_1..relu4_1 of the decoded image and
          the style's. Both in float32 whatever the autocast dtype.
+gram:    beside them, Gatys et al.'s (2016) Gram-matrix loss at the same taps, which also asks for
+         the channels' co-occurrence (texture), not only each channel's mean and spread.
 """
+import torch
 import torch.nn.functional as F
 
 from stylize.models.networks import RELU4_1
@@ -26,6 +29,19 @@ def losses_of_taps(taps, content_target, style_stats, per_tap=False):
         out_mean, out_std = mean_std(tap)
         style.append(F.mse_loss(out_mean, mean.float()) + F.mse_loss(out_std, std.float()))
     return content, (style if per_tap else sum(style))
+
+
+def gram_matrix(tap):
+    """(B, C, H, W) features -> (B, C, C) channel co-occurrences, divided by C * H * W so that
+    every tap and image size weighs alike; float32 whatever the autocast dtype."""
+    b, c, h, w = tap.shape
+    flat = tap.float().reshape(b, c, h * w)
+    return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
+
+
+def gram_loss(taps, style_grams):
+    """Sum over taps of the MSE between the output's Gram matrices and the style's."""
+    return sum(F.mse_loss(gram_matrix(tap), target) for tap, target in zip(taps, style_grams))
 
 
 def inverse_decay(lr, decay, step):

@@ -247,11 +247,11 @@ def test_a_bf16_autocast_step_scores_like_float32(folders, encoder):
     content, style = fixed_batch(folders)
     decoder = Decoder("skip")
     with torch.no_grad():
-        full = adain_losses(encoder, decoder, content, style, decoder.reads)
+        full = adain_losses(encoder, decoder, content, style, decoder.reads, gram=True)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            mixed = adain_losses(encoder, decoder, content, style, decoder.reads)
-    for ours, reference in zip(mixed[:2], full[:2]):
-        assert abs(ours.item() - reference.item()) < 0.05 * reference.item()
+            mixed = adain_losses(encoder, decoder, content, style, decoder.reads, gram=True)
+    for name, reference in full[0].items():
+        assert abs(mixed[0][name].item() - reference.item()) < 0.05 * reference.item()
 
 
 def test_a_short_amp_warm_start_does_not_raise_the_loss(folders, tmp_path, encoder):
@@ -262,8 +262,8 @@ def test_a_short_amp_warm_start_does_not_raise_the_loss(folders, tmp_path, encod
 
     def score(decoder):
         with torch.no_grad():
-            content_loss, style_loss, _ = adain_losses(encoder, decoder, content, style, decoder.reads)
-        return content_loss.item() + 10 * style_loss.item()
+            losses, _ = adain_losses(encoder, decoder, content, style, decoder.reads)
+        return losses["content"].item() + 10 * losses["style"].item()
 
     train(config(folders, tmp_path / "more", iters=4, lr=1e-5, warmup=2, amp=True, save_every=4, init=str(shipped)))
     export([newest_checkpoint(tmp_path / "more")], tmp_path / "d.safetensors")
@@ -335,3 +335,19 @@ def test_a_source_cap_draws_a_large_source_as_if_it_were_smaller(tmp_path):
     sampler = iter(EndlessSampler(len(files), batch_size=4000, seed=3, weights=weights))
     picks = [next(sampler)[0] for _ in range(4000)]
     assert abs(sum(p < 8 for p in picks) / 4000 - 0.5) < 0.04  # half the draws, not 80 %
+
+
+def test_gram_matrix_is_the_channels_co_occurrence_per_position():
+    from stylize.training.losses import gram_matrix
+
+    tap = torch.tensor([[1.0, 2.0], [0.0, 3.0]]).reshape(1, 2, 1, 2)  # 2 channels at 2 positions
+    # [[1*1 + 2*2, 1*0 + 2*3], [.., 0*0 + 3*3]] / (2 channels * 2 positions)
+    assert gram_matrix(tap)[0].tolist() == [[1.25, 1.5], [1.5, 2.25]]
+
+
+def test_the_gram_loss_joins_the_total_when_weighted(folders, tmp_path):
+    state = train(config(folders, tmp_path / "gram", iters=1, gram_weight=1000.0))
+    losses = state["losses"]
+    assert set(losses) == {"content", "style", "gram", "total"}
+    assert losses["gram"] > 0
+    assert losses["total"] == pytest.approx(losses["content"] + 10 * losses["style"] + 1000 * losses["gram"], rel=1e-5)
