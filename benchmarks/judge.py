@@ -28,6 +28,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from stylize.media.images import list_images
+
 CELL = 256  # px of each picture on a sheet
 ROWS_PER_SHEET = 5
 ANSWER = re.compile(r"row\s+(\d+)\s*:\s*([AB])\b(?:.*?conf\s*(\d))?", re.IGNORECASE)
@@ -42,13 +44,9 @@ embossed or glossy look, muddy greys, grid or checkerboard texture, halos). Pick
 `row N: A|B conf C - reason`, then two sentences on what tends to distinguish the two sides."""
 
 
-def images_in(folder):
-    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp"})
-
-
 def pairs(content_dir, style_dir):
     """Every (photo, painting) pair, named <photo stem>__<painting stem>."""
-    return [(c, s, f"{c.stem}__{s.stem}") for c in images_in(content_dir) for s in images_in(style_dir)]
+    return [(c, s, f"{c.stem}__{s.stem}") for c in list_images(content_dir) for s in list_images(style_dir)]
 
 
 def render(args, extra):

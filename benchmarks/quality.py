@@ -56,16 +56,11 @@ def psnr(output, reference):
 @torch.no_grad()
 def identity_fidelity(engine, photos, paintings, size):
     """(mean PSNR of photos at strength 0, mean PSNR of paintings stylised by themselves)."""
-    load = lambda p: to_tensor(prepare(open_image(p), size))  # noqa: E731
-    strength_zero = []
-    for path in photos:
-        photo = load(path)
-        strength_zero.append(psnr(engine.stylize_tensor(photo, engine.style_stats(photo), alpha=0.0), photo))
-    by_itself = []
-    for path in paintings:
-        painting = load(path)
-        by_itself.append(psnr(engine.stylize_tensor(painting, engine.style_stats(painting)), painting))
-    return sum(strength_zero) / len(strength_zero), sum(by_itself) / len(by_itself)
+    def mean_psnr(paths, alpha):
+        images = [to_tensor(prepare(open_image(path), size)) for path in paths]
+        return sum(psnr(engine.stylize_tensor(x, engine.style_stats(x), alpha=alpha), x) for x in images) / len(images)
+
+    return mean_psnr(photos, 0.0), mean_psnr(paintings, 1.0)
 
 
 def main():
