@@ -6,8 +6,8 @@ fidelity, and a results grid.
 
 Pairs: the (i mod C)-th held-out content photo (sorted by name) with the (i mod S)-th held-out style,
 for i < max(C, S), all resized and centre-cropped to --size: data/heldout (20 photos, 5 styles: the
-running series since session 1) or data/heldout-paintings (the same photos, 31 paintings from the
-packages added in session 8, which training never sees). Both models are scored with the same yardstick, VGG-19:
+running series of the model card) or data/heldout-paintings (the same photos, 31 paintings from the
+packages that training never sees). Both models are scored with the same yardstick, VGG-19:
 the decoder's raw output is encoded by VGG-19; content loss at relu4_1 against AdaIN of the
 photo's VGG relu4_1 with the painting's statistics, style loss on the mean/std of relu1_1..relu4_1
 against the painting's (for the quality model these are exactly its training losses), also shown

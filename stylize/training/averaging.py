@@ -2,7 +2,7 @@
 AveragedModel), kept beside the weights and exported instead of them.
 
 At batch 8 the weights wander around the minimum from step to step; their average sits nearer
-it. Measured on the quality decoder (training log, session 11): single checkpoints 200 steps
+it. Measured on the quality decoder (docs/training-log.md): single checkpoints 200 steps
 apart swung by 0.04-0.06 in held-out style loss, and the mean of three scored lower than either
 checkpoint alone.
 """

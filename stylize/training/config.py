@@ -18,7 +18,7 @@ class TrainConfig:
     lr: float = 1e-4
     lr_decay: float = 5e-5
     warmup: int = 0  # steps of linear learning-rate ramp at the start of a run (a warm start has no Adam moments)
-    ema_decay: float = 0.995  # exported weights: this moving average (~200 steps: session 11's averaged span); 0: none
+    ema_decay: float = 0.995  # exported weights: this moving average (~200 steps, see averaging.py); 0: none
     content_weight: float = 1.0
     style_weight: float = 10.0
     gram_weight: float = 0.0  # Gram-matrix style loss beside the mean/std one (losses.gram_loss); 0: off
