@@ -9,6 +9,7 @@ import logging
 import threading
 import time
 from contextlib import asynccontextmanager
+from functools import partial
 
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request
@@ -20,7 +21,7 @@ import stylize
 from stylize.errors import Cancelled, ImageTooLarge, StylizeError
 
 from .admission import Admission, AdmissionGate, ServerBusy
-from .http_protocol import JsonErrorsH11Protocol
+from .http_protocol import ApiH11Protocol
 from .loaded_models import LoadedModels
 from .memory import limit_malloc_arenas
 from .metrics import Metrics
@@ -126,6 +127,7 @@ def serve(settings: Settings, host="127.0.0.1", port=8000):
     """Run the API under uvicorn until SIGTERM/SIGINT; stops within settings.graceful_timeout."""
     limit_malloc_arenas(MALLOC_ARENAS)
     app = create_app(settings)
-    config = uvicorn.Config(app, host=host, port=port, access_log=False, log_config=None, http=JsonErrorsH11Protocol,
+    protocol = partial(ApiH11Protocol, header_timeout=settings.header_timeout)
+    config = uvicorn.Config(app, host=host, port=port, access_log=False, log_config=None, http=protocol,
                             timeout_graceful_shutdown=settings.graceful_timeout)
     _Server(config, app).run()

@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     max_queue: int = Field(8, ge=0)  # requests waiting beyond those; more get 503 + Retry-After
     style_cache_size: int = Field(64, ge=0)  # encoded styles kept, keyed by SHA-256 of the file
     request_timeout: float = Field(120.0, gt=0)  # seconds from the body's end: the queue, then the work; then 503
+    header_timeout: float = Field(10.0, gt=0)  # seconds for a request line and headers; then 408, closed
     body_timeout: float = Field(10.0, gt=0)  # seconds to receive a request's whole body; then 408
     graceful_timeout: float = Field(10.0, gt=0)  # seconds given to requests in flight on SIGTERM/SIGINT
 

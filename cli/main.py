@@ -283,6 +283,8 @@ def build_parser():
     sv.add_argument("--max-queue", type=non_negative_int, help="requests waiting beyond those (default 8)")
     sv.add_argument("--request-timeout", type=float, help="seconds a request may take once its body is in, waiting "
                     "in line included; then 503 (default 120)")
+    sv.add_argument("--header-timeout", type=float, help="seconds to receive a request's line and headers; then 408 "
+                    "and the connection closes (default 10)")
     sv.add_argument("--body-timeout", type=float, help="seconds to receive a request's body; then 408 (default 10)")
     sv.add_argument("--graceful-timeout", type=float, help="seconds given to work in flight on SIGTERM (default 10)")
     sv.set_defaults(run=commands.serve)

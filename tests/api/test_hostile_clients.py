@@ -117,10 +117,11 @@ def post_head(length, boundary="x"):
 
 @pytest.fixture(scope="module")
 def strict_server(decoder_file, tmp_path_factory):
-    """One stylisation at a time, one request in line; 2 s for a body, 5 s from body to answer."""
+    """One stylisation at a time, one request in line; 2 s for the headers, 2 s for a body, 5 s
+    from body to answer."""
     log = tmp_path_factory.mktemp("strict") / "server.log"
-    proc, base = start_server(decoder_file, log, "--max-concurrency", "1", "--max-queue", "1", "--body-timeout", "2",
-                              "--request-timeout", "5", "--max-upload-mb", "1")
+    proc, base = start_server(decoder_file, log, "--max-concurrency", "1", "--max-queue", "1", "--header-timeout", "2",
+                              "--body-timeout", "2", "--request-timeout", "5", "--max-upload-mb", "1")
     yield base
     proc.terminate()
     proc.wait(timeout=30)
@@ -138,6 +139,19 @@ def test_stalled_and_dribbled_uploads_are_408_within_the_body_deadline(strict_se
     # Two of them hold both places in line only until their deadline, then the places are free.
     assert stylize_request(base).status_code == 200, "the stalled uploads still hold their places"
     assert 'stylize_rejections_total{reason="slow_body"} 2.0' in httpx.get(f"{base}/metrics").text
+
+
+def test_stalled_headers_are_408_and_idle_connections_close_within_the_header_deadline(strict_server):
+    half_a_head = b"POST /v1/stylize HTTP/1.1\r\nHost: test\r\nContent-Len"
+    status, headers, body, seconds = raw_request(strict_server, [half_a_head])
+    assert status == 408 and headers["content-type"] == "application/json", (status, body)
+    assert json.loads(body)["detail"] == "request line and headers not received within the server's limit of 2 s"
+    assert 1.9 < seconds < 3.5, seconds
+    status, _, body, seconds = raw_request(strict_server, [b""])  # connects, sends nothing
+    assert (status, body) == (None, "") and 1.9 < seconds < 3.5, (status, body, seconds)
+    # A kept-alive connection has the same deadline for its next request.
+    status, _, body, seconds = raw_request(strict_server, [b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\nGET /he"])
+    assert status == 200 and "HTTP/1.1 408 Request Timeout" in body and 1.9 < seconds < 3.5, (status, body, seconds)
 
 
 def test_a_queued_request_gets_503_within_the_request_timeout_behind_a_camera(strict_server):
