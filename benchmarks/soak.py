@@ -2,11 +2,12 @@
 uploads, oversized and malformed requests and camera sessions, for a set number of minutes.
 
     python benchmarks/soak.py [--minutes 15] [--concurrency 2] [--queue 8] [--burst 6]
-                              [--request-timeout 10] [--body-timeout 5] [--size 256] [--model quality]
+                              [--request-timeout 10] [--header-timeout 5] [--body-timeout 5] [--size 256] [--model quality]
 
 It starts its own server (CPU, loopback, a free port) and every --period seconds sends: a burst of
 --burst x (concurrency + queue) stylisations at once; three uploads that send one byte a second;
-one client that sends its headers and stalls; a body over the limit with a Content-Length and one
+one client that sends its headers and stalls, one that stalls half-way through its headers and
+one that connects and says nothing; a body over the limit with a Content-Length and one
 chunked; a truncated multipart body; a 1 MB header; and one camera session that streams a few
 frames and then sits idle, holding a slot. It prints the server's RSS as it goes, then the
 status counts per kind of request, latency percentiles of the bursts, and RSS over time (the goal:
@@ -71,7 +72,8 @@ def free_port():
 
 
 def start_server(args, port, log):
-    env = {**os.environ, "STYLIZE_BODY_TIMEOUT": str(args.body_timeout)}  # ignored by servers without it
+    env = {**os.environ, "STYLIZE_BODY_TIMEOUT": str(args.body_timeout),  # ignored by servers without them
+           "STYLIZE_HEADER_TIMEOUT": str(args.header_timeout)}
     command = [sys.executable, "-m", "stylize.cli.main", "serve", "--port", str(port), "--device", "cpu",
                "--max-concurrency", str(args.concurrency), "--max-queue", str(args.queue),
                "--request-timeout", str(args.request_timeout), "--max-upload-mb", str(args.max_upload_mb)]
@@ -164,6 +166,14 @@ class Soak:
         status, seconds = await self.raw(self.post_head("multipart/form-data; boundary=x", 5000))
         self.count("headers then stall", f"{status} after {5 * round(seconds / 5)} s")
 
+    async def half_headers(self):
+        status, seconds = await self.raw(f"POST /v1/stylize HTTP/1.1\r\nHost: {HOST}\r\nContent-Le".encode())
+        self.count("half the headers, then stall", f"{status} after {5 * round(seconds / 5)} s")
+
+    async def silent(self):
+        status, seconds = await self.raw(b"")
+        self.count("connects, sends nothing", f"{status} after {5 * round(seconds / 5)} s")
+
     async def oversized(self):
         size = int((self.args.max_upload_mb + 1) * 2**20)
         body, kind = multipart({}, [("content", ("big.jpg", os.urandom(size)))])
@@ -220,8 +230,9 @@ class Soak:
             while time.monotonic() - start < args.minutes * 60:
                 round_ += 1
                 t0 = time.monotonic()
-                side = [self.slow_upload() for _ in range(3)] + [self.stalled(), self.oversized(),
-                                                                  self.malformed(client), self.camera()]
+                side = [self.slow_upload() for _ in range(3)] + [self.stalled(), self.half_headers(), self.silent(),
+                                                                  self.oversized(), self.malformed(client),
+                                                                  self.camera()]
                 await asyncio.gather(self.burst(client), *side)
                 rss, peak = rss_mb(pid)
                 print(f"t={time.monotonic() - start:6.0f} s  round {round_:3d}  RSS {rss:6.0f} MB  peak {peak:6.0f} MB"
@@ -265,6 +276,7 @@ def main():
     parser.add_argument("--queue", type=int, default=8)
     parser.add_argument("--burst", type=int, default=6, help="burst size as a multiple of concurrency + queue")
     parser.add_argument("--request-timeout", type=float, default=10)
+    parser.add_argument("--header-timeout", type=float, default=5)
     parser.add_argument("--body-timeout", type=float, default=5)
     parser.add_argument("--max-upload-mb", type=float, default=2)
     parser.add_argument("--size", type=int, default=256, help="content size of the burst requests")
