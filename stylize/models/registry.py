@@ -28,8 +28,7 @@ def _load_fast(weights=None, vgg=None):
 class ModelSpec:
     """name: as requests and options say it; load(weights, vgg) -> (content encoder, decoder,
     style encoder or None when the content encoder reads the style too), weights None meaning
-    the shipped file; weights_option: the setting/option that overrides the weights;
-    vgg_encoder: its encoder is VGG-19, so another VGG file (--vgg) may replace it; required: a
+    the shipped file; vgg_encoder: its encoder is VGG-19, so another VGG file (--vgg) may replace it; required: a
     server needs it (else it is served when its file is there); batch sizes for images and
     frames by device type; checkpoint_kind: the "kind" its training checkpoints carry; exporter:
     "module:function" that turns such a checkpoint into the model's file."""
@@ -37,13 +36,17 @@ class ModelSpec:
     summary: str
     load: Callable
     default_weights: object
-    weights_option: str
     vgg_encoder: bool
     required: bool
     image_batch: dict
     frame_batch: dict
     checkpoint_kind: str
     exporter: str
+
+    @property
+    def weights_option(self):
+        """The server setting (and `stylize serve` option) that overrides this model's weights."""
+        return f"{self.name}_weights"
 
     def model(self, weights=None, vgg=None):
         """This model's StyleTransferModel; `vgg` (another VGG-19 file) only where the content
@@ -58,12 +61,12 @@ class ModelSpec:
 
 
 MODELS = {spec.name: spec for spec in (
-    ModelSpec("quality", "VGG-19 + the trained decoder", _load_quality, DEFAULT_DECODER, "decoder",
+    ModelSpec("quality", "VGG-19 + the trained decoder", _load_quality, DEFAULT_DECODER,
               vgg_encoder=True, required=True, image_batch={"cuda": 8, "cpu": 1},
               frame_batch={"cuda": 8, "cpu": 2},
               checkpoint_kind="decoder", exporter="stylize.training.decoder:export"),
     ModelSpec("fast", "VGG-19 reads the style once, a slim network paints each frame", _load_fast, DEFAULT_FAST,
-              "fast_model", vgg_encoder=False, required=False, image_batch={"cuda": 8, "cpu": 1},
+              vgg_encoder=False, required=False, image_batch={"cuda": 8, "cpu": 1},
               frame_batch={"cuda": 8, "cpu": 2}, checkpoint_kind="fast",
               exporter="stylize.training.fast_export:export_fast"),
 )}

@@ -124,7 +124,7 @@ def load_decoder(path=None):
     path = Path(path) if path is not None else DEFAULT_DECODER
     if not path.exists():
         if path == DEFAULT_DECODER:
-            raise StylizeError(f"no trained decoder shipped yet at {path}; pass one with --decoder")
+            raise StylizeError(f"no trained decoder shipped yet at {path}; pass one with --weights")
         raise StylizeError(f"decoder file not found: {path}")
     if path.suffix == ".safetensors":
         meta = read_metadata(path)

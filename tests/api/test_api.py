@@ -26,7 +26,8 @@ def flat_png(size):
 
 @pytest.fixture(scope="module")
 def client(decoder_file):
-    app = create_app(Settings(decoder=str(decoder_file), device="cpu", max_upload_mb=1, max_side=256, max_styles=3))
+    app = create_app(Settings(quality_weights=str(decoder_file), device="cpu", max_upload_mb=1, max_side=256,
+                              max_styles=3))
     with TestClient(app) as c:
         wait_ready(c)
         yield c
@@ -141,7 +142,7 @@ def test_page_and_docs(client):
 
 
 def test_not_ready_until_the_model_loads(decoder_file, tmp_path):
-    app = create_app(Settings(decoder=str(tmp_path / "missing.safetensors"), device="cpu"))
+    app = create_app(Settings(quality_weights=str(tmp_path / "missing.safetensors"), device="cpu"))
     with TestClient(app) as c:
         assert c.get("/healthz").status_code == 200
         deadline = time.time() + 60  # the load fails in the background: poll until it has (slow on a busy CPU)
@@ -162,7 +163,7 @@ def test_settings_from_environment(monkeypatch):
 
 
 def test_api_model_field(decoder_file, fast_file):
-    app = create_app(Settings(decoder=str(decoder_file), fast_model=str(fast_file), device="cpu"))
+    app = create_app(Settings(quality_weights=str(decoder_file), fast_weights=str(fast_file), device="cpu"))
     with TestClient(app) as client:
         wait_ready(client)
         models = client.get("/v1/info").json()["models"]

@@ -36,7 +36,7 @@ def metric(text, name):
 
 @pytest.fixture(scope="module")
 def client(decoder_file):
-    app = create_app(Settings(decoder=str(decoder_file), device="cpu", max_upload_mb=1, max_side=256))
+    app = create_app(Settings(quality_weights=str(decoder_file), device="cpu", max_upload_mb=1, max_side=256))
     with TestClient(app) as c:
         wait_ready(c)
         yield c
@@ -69,7 +69,7 @@ def test_a_truncated_multipart_body_is_400_with_a_detail(client):
 
 
 def test_busy_refusals_are_counted_under_their_route(decoder_file):
-    app = create_app(Settings(decoder=str(decoder_file), device="cpu", max_concurrency=1, max_queue=0))
+    app = create_app(Settings(quality_weights=str(decoder_file), device="cpu", max_concurrency=1, max_queue=0))
     with TestClient(app) as c:
         wait_ready(c)
         with c.websocket_connect("/v1/stream"):  # the only place and slot, until it closes

@@ -29,8 +29,8 @@ def start_server(decoder_file, log, *options):
     """`stylize serve` on a free loopback port, once its model is ready: (process, base URL)."""
     port = free_port()
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "stylize.cli.main", "serve", "--port", str(port), "--decoder",
-                                 str(decoder_file), "--device", "cpu", *options],
+        proc = subprocess.Popen([sys.executable, "-m", "stylize.cli.main", "serve", "--port", str(port),
+                                 "--quality-weights", str(decoder_file), "--device", "cpu", *options],
                                 cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
@@ -169,13 +169,35 @@ def test_burst_with_oversized_requests_never_fails_or_loses_one(decoder_file, tm
         proc.wait(timeout=30)
 
 
-def test_bad_environment_value_is_one_line_at_startup(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "stylize.cli.main", "serve", "--port", str(free_port())], cwd=REPO,
-                            env={**os.environ, "STYLIZE_MAX_CONCURRENCY": "lots"}, capture_output=True, text=True,
-                            timeout=60)
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: bad server setting: STYLIZE_MAX_CONCURRENCY"), lines
+def test_bad_environment_value_or_option_is_one_line_at_startup(tmp_path):
+    def serve(*options, **env):
+        result = subprocess.run([sys.executable, "-m", "stylize.cli.main", "serve", "--port", str(free_port()),
+                                 *options], cwd=REPO, env={**os.environ, **env}, capture_output=True, text=True,
+                                timeout=60)
+        return result.returncode, result.stderr.strip().splitlines()
+
+    code, lines = serve(STYLIZE_MAX_CONCURRENCY="lots")
+    assert code == 2 and len(lines) == 1, lines
+    assert lines[0].startswith("error: bad server setting: --max-concurrency (STYLIZE_MAX_CONCURRENCY): "), lines
+    assert serve("--max-side", "0") == (2, ["error: bad server setting: --max-side (STYLIZE_MAX_SIDE): Input should "
+                                            "be greater than 0"])
+
+
+def test_serve_options_are_the_settings_with_their_defaults():
+    from stylize.api.settings import Settings
+    from stylize.cli.main import build_parser
+    from stylize.models.registry import MODELS
+
+    serve = build_parser()._subparsers._group_actions[0].choices["serve"]
+    options = {action.dest: action for action in serve._actions}
+    for name, field in Settings.model_fields.items():
+        assert options[name].default is None, name  # unset, so that STYLIZE_* variables apply
+        assert options[name].help.startswith(field.description), name
+        if field.default is not None:
+            assert options[name].help.endswith(f"(default {field.default})"), name
+    assert options["default_model"].choices == ("quality", "fast")
+    assert {spec.weights_option for spec in MODELS.values()} == {"quality_weights", "fast_weights"}
+    assert {spec.weights_option for spec in MODELS.values()} <= set(options)
 
 
 def playwright_or_skip():
@@ -288,7 +310,7 @@ def test_camera_tab_streams_stylised_frames_in_chromium(server):
         page.click("#camera-toggle")
         page.wait_for_function("document.getElementById('camera-toggle').textContent === 'Start camera'")
         browser.close()
-    # The server counts a session's frames when it has closed it, which may be after the page has
+    # The server counts a stream session's frames when it has closed it, which may be after the page has
     # gone (a frame still in the network finishes first).
     deadline = time.time() + 60
     while "stylize_stream_sessions 0.0" not in (scrape := httpx.get(f"{base}/metrics").text):

@@ -27,8 +27,8 @@ SMALL = {"content_size": "32", "style_size": "32"}
 
 @pytest.fixture(scope="module")
 def client(decoder_file, fast_file):
-    app = create_app(Settings(decoder=str(decoder_file), fast_model=str(fast_file), device="cpu", max_side=256,
-                              max_concurrency=1, max_queue=0))
+    app = create_app(Settings(quality_weights=str(decoder_file), fast_weights=str(fast_file), device="cpu",
+                              max_side=256, max_concurrency=1, max_queue=0))
     with TestClient(app) as c:
         wait_ready(c)
         yield c

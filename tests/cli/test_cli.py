@@ -34,7 +34,7 @@ def fails(capsys, args, message, output_dir=None):
 def test_single_pair(images, decoder_file, capsys):
     out = images / "result.png"
     assert run(["transfer", "--content", images / "content.png", "--style", images / "style.png",
-                "--decoder", decoder_file, "--output", out, *SMALL]) == 0
+                "--weights", decoder_file, "--output", out, *SMALL]) == 0
     assert Image.open(out).size == (43, 32)  # 64x48 content, shorter side 32
     assert str(out) in capsys.readouterr().out
 
@@ -46,7 +46,7 @@ def test_folders_run_every_pair(images, decoder_file, tmp_path):
         gradient_image((40, 40), i).save(contents / f"photo{i}.jpg")
     for name in ("wave", "stars", "ink"):
         gradient_image((40, 40), 9).save(styles / f"{name}.png")
-    run(["transfer", "--content", contents, "--style", styles, "--decoder", decoder_file,
+    run(["transfer", "--content", contents, "--style", styles, "--weights", decoder_file,
          "--output", out, "--ext", "webp", *SMALL])
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(f"photo{i}_stylized_{s}.webp" for i in range(2) for s in ("wave", "stars", "ink"))
@@ -62,14 +62,14 @@ def test_style_features_are_computed_once_per_style(images, decoder_file, tmp_pa
     contents.mkdir()
     for i in range(3):
         gradient_image((40, 40), i).save(contents / f"p{i}.png")
-    run(["transfer", "--content", contents, "--style", images / "style.png", "--decoder", decoder_file,
+    run(["transfer", "--content", contents, "--style", images / "style.png", "--weights", decoder_file,
          "--output", tmp_path / "out", *SMALL])
     assert len(calls) == 1 and len(list((tmp_path / "out").iterdir())) == 3
 
 
 def test_interpolation_makes_one_image_per_content(images, decoder_file, tmp_path):
     run(["transfer", "--content", images / "content.png", "--style", f"{images / 'style.png'},{images / 'style2.jpg'}",
-         "--style-weights", "1,3", "--decoder", decoder_file, "--output", tmp_path / "o", *SMALL])
+         "--style-weights", "1,3", "--weights", decoder_file, "--output", tmp_path / "o", *SMALL])
     assert [p.name for p in (tmp_path / "o").iterdir()] == ["content_stylized_style+style2.jpg"]
 
 
@@ -102,7 +102,7 @@ def test_odd_image_modes_work(images, decoder_file, tmp_path):
     gradient_image((40, 30), 4, mode="CMYK").save(tmp_path / "cmyk.jpg")
     gradient_image((30, 30), 5, mode="P").save(tmp_path / "pal.png", transparency=3)
     run(["transfer", "--content", tmp_path / "cmyk.jpg", "--style", tmp_path / "pal.png",
-         "--decoder", decoder_file, "--output", tmp_path / "o.png", *SMALL])
+         "--weights", decoder_file, "--output", tmp_path / "o.png", *SMALL])
     assert Image.open(tmp_path / "o.png").mode == "RGB"
 
 
@@ -122,7 +122,7 @@ def bad_files(folder):
     ({"--content": "empty.png"}, "not an image"),
     ({"--content": "text.jpg"}, "not an image"),
     ({"--style": "truncated.jpg"}, "cannot decode image"),
-    ({"--decoder": "bad_decoder.safetensors"}, "not a readable safetensors file"),
+    ({"--weights": "bad_decoder.safetensors"}, "not a readable safetensors file"),
     ({"--alpha": "1.5"}, "must be between 0 and 1"),
     ({"--style-weights": "1,2"}, "got 2 style weights for 1 style"),
     ({"--style-weights": "a,b"}, "must be comma-separated numbers"),
@@ -138,7 +138,7 @@ def bad_files(folder):
 ])
 def test_bad_input_is_one_error_line_and_no_output(images, decoder_file, capsys, tmp_path, change, message):
     bad_files(images)
-    args = {"--content": "content.png", "--style": "style.png", "--decoder": str(decoder_file)}
+    args = {"--content": "content.png", "--style": "style.png", "--weights": str(decoder_file)}
     args.update(change)
     argv = ["transfer", *SMALL]  # first, so that a case's own --content-size or --style-size wins
     for key, value in args.items():
@@ -152,12 +152,12 @@ def test_bad_input_is_one_error_line_and_no_output(images, decoder_file, capsys,
 def test_unwritable_output(images, decoder_file, capsys, tmp_path):
     (tmp_path / "file").write_text("x")
     fails(capsys, ["transfer", "--content", images / "content.png", "--style", images / "style.png",
-                   "--decoder", decoder_file, "--output", tmp_path / "file" / "o.png", *SMALL], "cannot write")
+                   "--weights", decoder_file, "--output", tmp_path / "file" / "o.png", *SMALL], "cannot write")
 
 
 def test_an_output_name_with_another_extension_is_refused_not_made_a_folder(images, decoder_file, capsys, tmp_path):
     fails(capsys, ["transfer", "--content", images / "content.png", "--style", images / "style.png",
-                   "--decoder", decoder_file, "--output", tmp_path / "out.txt", *SMALL],
+                   "--weights", decoder_file, "--output", tmp_path / "out.txt", *SMALL],
           "--output " + str(tmp_path / "out.txt") + ": .txt is not an image extension")
     assert not (tmp_path / "out.txt").exists()
 
@@ -168,7 +168,7 @@ def test_a_read_only_output_file_is_not_replaced(images, decoder_file, capsys, t
     out.write_bytes(b"an earlier result")
     out.chmod(0o444)
     fails(capsys, ["transfer", "--content", images / "content.png", "--style", images / "style.png",
-                   "--decoder", decoder_file, "--output", out, *SMALL], f"cannot write {out}: the file is read-only")
+                   "--weights", decoder_file, "--output", out, *SMALL], f"cannot write {out}: the file is read-only")
     assert out.read_bytes() == b"an earlier result"
     assert [p.name for p in out.parent.iterdir()] == ["kept.png"]  # no temporary left beside it
 
@@ -195,7 +195,7 @@ def test_batches_give_the_same_images(images, decoder_file, tmp_path):
     gradient_image((48, 40), 7).save(contents / "other_size.png")
     for size in ("1", "2"):
         assert run(["transfer", "--content", contents, "--style", f"{images / 'style.png'},{images / 'style2.jpg'}",
-                    "--decoder", decoder_file, "--output", tmp_path / f"b{size}", "--ext", "png",
+                    "--weights", decoder_file, "--output", tmp_path / f"b{size}", "--ext", "png",
                     "--batch-size", size, "--precision", "fp32", *SMALL]) == 0
     one, two = sorted((tmp_path / "b1").iterdir()), sorted((tmp_path / "b2").iterdir())
     assert [p.name for p in one] == [p.name for p in two] and len(one) == 8
@@ -207,7 +207,7 @@ def test_batches_give_the_same_images(images, decoder_file, tmp_path):
 def test_cli_model_fast(images, fast_file, capsys):
     out = images / "fast.png"
     assert main(["transfer", "--model", "fast", "--content", str(images / "content.png"), "--style",
-                 str(images / "style.png"), "--decoder", str(fast_file), "--output", str(out), *SMALL]) == 0
+                 str(images / "style.png"), "--weights", str(fast_file), "--output", str(out), *SMALL]) == 0
     assert Image.open(out).size == (43, 32)
 
 

@@ -41,7 +41,7 @@ def tree(tmp_path):
 
 def dataset_args(source, styles, output, fast_file, *extra):
     return ["dataset", str(source), "--styles", str(styles), "--output", str(output), "--model", "fast",
-            "--decoder", str(fast_file), "--size", "32", "--style-size", "32", "--device", "cpu", *extra]
+            "--weights", str(fast_file), "--size", "32", "--style-size", "32", "--device", "cpu", *extra]
 
 
 def manifest(output):
@@ -170,7 +170,7 @@ def test_bad_input_is_one_error_line_and_nothing_written(tree, fast_file, tmp_pa
     options.update({change[0]: change[1].format(tmp=tmp_path)} if change[0] in options else {})
     extra = [] if change[0] in options else change
     argv = ["dataset", options["--source"], "--styles", options["--styles"], "--output", options["--output"],
-            "--model", "fast", "--decoder", str(fast_file), *extra]
+            "--model", "fast", "--weights", str(fast_file), *extra]
     before = sorted(p for p in tmp_path.rglob("*"))
     assert main(argv) == 2
     err = capfd.readouterr().err.strip().splitlines()
@@ -208,7 +208,7 @@ def test_resume_after_sigkill_completes_the_set(tmp_path, decoder_file):
     gradient_image((64, 64), seed=3).save(styles / "s.png")
     out = tmp_path / "out"
     # the quality model (VGG-19 at 64 px, one image a pass) is slow enough to be caught mid-run
-    args = _cli("dataset", str(source), "--styles", str(styles), "--output", str(out), "--decoder", str(decoder_file),
+    args = _cli("dataset", str(source), "--styles", str(styles), "--output", str(out), "--weights", str(decoder_file),
                 "--size", "64", "--style-size", "64", "--batch-size", "1", "--workers", "0", "--device", "cpu")
     run = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _wait_for_records(out, 5, run)
@@ -236,7 +236,7 @@ def test_torchrun_two_processes_then_a_killed_rank_and_a_rerun(tmp_path, decoder
                     "--style-size", "64", "--workers", "0", "--batch-size", "1", "--device", "cpu", torchrun=2)
 
     whole = tmp_path / "whole"
-    done = subprocess.run(args(whole, "--model", "fast", "--decoder", str(fast_file)), capture_output=True, text=True)
+    done = subprocess.run(args(whole, "--model", "fast", "--weights", str(fast_file)), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "32 done, 0 skipped (already there), 0 failed" in done.stdout
     assert len(list(whole.glob(PART_PATTERN))) == 2
@@ -244,7 +244,7 @@ def test_torchrun_two_processes_then_a_killed_rank_and_a_rerun(tmp_path, decoder
 
     # the quality model (VGG-19 at 64 px, one image a pass) is slow enough to be caught mid-run
     killed = tmp_path / "killed"
-    quality = args(killed, "--decoder", str(decoder_file))
+    quality = args(killed, "--weights", str(decoder_file))
     launcher = subprocess.Popen(quality, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _wait_for_records(killed, 4, launcher)
     ranks = _children(launcher.pid)

@@ -45,7 +45,7 @@ def assert_one_error_line(stderr, *words):
 
 def dataset_args(source, styles, out, fast_file, *extra):
     return ["dataset", str(source), "--styles", str(styles), "--output", str(out), "--model", "fast",
-            "--decoder", str(fast_file), "--size", "32", "--style-size", "32", "--device", "cpu", *extra]
+            "--weights", str(fast_file), "--size", "32", "--style-size", "32", "--device", "cpu", *extra]
 
 
 def test_a_full_disk_in_dataloader_workers_is_one_error_line_and_a_rerun_completes(tree, fast_file, tmp_path):

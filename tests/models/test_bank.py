@@ -185,22 +185,23 @@ def run(args):
 def test_cli_transfer_with_a_bank(images, decoder_file, fast_file, bank_file, tmp_path, capsys):
     out = tmp_path / "out"
     assert run(["transfer", "--content", images / "content.png", "--bank", bank_file, "--style", "starry:0.7,wave:0.3",
-                "--decoder", decoder_file, "--output", out, *SMALL]) == 0
+                "--weights", decoder_file, "--output", out, *SMALL]) == 0
     assert Image.open(out / "content_stylized_starry-0.7+wave-0.3.jpg").size == (43, 32)
     # The fast model reads a style as VGG-19's statistics too, so bank styles serve it as well.
     assert run(["transfer", "--model", "fast", "--content", images / "content.png", "--bank", bank_file, "--style",
-                "wave", "--decoder", fast_file, "--output", tmp_path / "fast.png", *SMALL]) == 0
+                "wave", "--weights", fast_file, "--output", tmp_path / "fast.png", *SMALL]) == 0
     assert Image.open(tmp_path / "fast.png").size == (43, 32)
     for style, message in [("monet", "no style 'monet'"), ("starry:0.7,wave:0.7", "must sum to 1")]:
         assert run(["transfer", "--content", images / "content.png", "--bank", bank_file, "--style", style,
-                    "--decoder", decoder_file, "--output", tmp_path / "x.png", *SMALL]) == 2
+                    "--weights", decoder_file, "--output", tmp_path / "x.png", *SMALL]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error:") and message in err[0]
     assert not (tmp_path / "x.png").exists()
 
 
 def test_api_styles_and_style_name(decoder_file, fast_file, bank_file):
-    app = create_app(Settings(decoder=str(decoder_file), fast_model=str(fast_file), bank=str(bank_file), device="cpu"))
+    app = create_app(Settings(quality_weights=str(decoder_file), fast_weights=str(fast_file), bank=str(bank_file),
+                              device="cpu"))
     with TestClient(app) as client:
         wait_ready(client)
         listed = client.get("/v1/styles").json()["styles"]

@@ -107,7 +107,7 @@ def test_the_heads_tap_targets_and_modulation_learn_at_their_own_rates(run_confi
 
 
 def test_a_checkpoint_with_the_head_in_one_optimiser_group_resumes(run_config, tmp_path):
-    """Checkpoints before session 14 held the head's parameters in one Adam group."""
+    """Checkpoints written before --modulation-lr (2026-12-03) held the head's parameters in one Adam group."""
     train_fast(FastTrainConfig(**{**run_config, "encoder_iters": 0}, iters=1))
     path = tmp_path / "run" / "checkpoint_00000001.pt"
     ckpt = torch.load(path, weights_only=True)

@@ -17,8 +17,9 @@ def served(decoder_file, fast_file, tmp_path_factory):
     log = tmp_path_factory.mktemp("served") / "server.log"
     port = free_port()
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "stylize.cli.main", "serve", "--port", str(port), "--decoder",
-                                 str(decoder_file), "--fast-model", str(fast_file), "--device", "cpu"],
+        proc = subprocess.Popen([sys.executable, "-m", "stylize.cli.main", "serve", "--port", str(port),
+                                 "--quality-weights", str(decoder_file), "--fast-weights", str(fast_file),
+                                 "--device", "cpu"],
                                 stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 120
