@@ -51,7 +51,7 @@ HELDOUT_CONTENT = {"erase_003", "erase_010", "erase_017", "erase_024", "erase_03
                    "details_009", "nature_Garden", "nature_Storm", "plasma_Path", "plasma_EveningGlow"}
 HELDOUT_STYLE = {"details_004", "details_019", "wesnoth_landscape-coast", "wesnoth_swamp-03",
                  "plasma_Kite"}
-# The extended held-out set: a fixed sixteenth of the paintings added in session 8 (chosen by a
+# The extended held-out set: a fixed sixteenth of the paintings of painting_sources (chosen by a
 # hash of the file stem, so adding packages never moves an image between sets), never trained on.
 # Written to OUT/heldout-paintings/style, with the held-out photos as its content.
 PAINTING_HOLDOUT_MODULUS = 16
@@ -145,7 +145,7 @@ def centre(img, fraction):
 
 
 def painting_sources(root):
-    """The painterly style images added in session 8: (kind 'painting', stem, image)."""
+    """The painterly style images (added on 2026-12-01): (kind 'painting', stem, image)."""
     wesnoth = {c: unpack(f"wesnoth-1.16-{c}", root) / WESNOTH / "campaigns" for c in WESNOTH_CAMPAIGNS}
     stories = []
     for campaign, folder in wesnoth.items():
@@ -186,7 +186,7 @@ def painting_sources(root):
 
 
 def photo_sources(root):
-    """The photos added in session 8, for content."""
+    """The photos added on 2026-12-01 (Endless Sky, Scratch, ...), for content."""
     land = unpack("endless-sky-high-dpi", root) / ENDLESS_SKY / "land"
     for path in sorted(land.glob("*.jpg")):
         yield "content", f"endless-sky_{path.stem.replace('@2x', '')}", Image.open(path)
