@@ -38,12 +38,15 @@ class Settings(BaseSettings):
     body_timeout: float = Field(10.0, gt=0, description="seconds to receive a request's body; then 408")
     graceful_timeout: float = Field(10.0, gt=0, description="seconds given to work in flight on SIGTERM/SIGINT")
 
+
 def load_settings(**overrides):
     """Settings from the environment with `overrides` (None means: not given) on top; a bad
-    value is one StylizeError naming the variable."""
+    value is one StylizeError naming the option and the variable."""
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as e:
-        problems = "; ".join(f"--{'_'.join(map(str, err['loc'])).replace('_', '-')} "
-                             f"(STYLIZE_{'_'.join(map(str, err['loc'])).upper()}): {err['msg']}" for err in e.errors())
-        raise StylizeError(f"bad server setting: {problems}") from None
+        problems = []
+        for err in e.errors():
+            name = "_".join(map(str, err["loc"]))
+            problems.append(f"--{name.replace('_', '-')} (STYLIZE_{name.upper()}): {err['msg']}")
+        raise StylizeError(f"bad server setting: {'; '.join(problems)}") from None

@@ -99,31 +99,31 @@ def dataset(args):
         print(f"{request.output}: {summary}")
 
 
-def _train(args, config_class, run):
+def _train(args, config_class, trainer_class):
     """Build `config_class` from the parsed options (its fields) and run the trainer with it."""
     fields = {k: v for k, v in vars(args).items() if k in config_class.__dataclass_fields__}
-    run(config_class(**fields), command=shlex.join(["stylize", *sys.argv[1:]]))
+    trainer_class(config_class(**fields), command=shlex.join(["stylize", *sys.argv[1:]])).run()
 
 
 def train(args):
     from stylize.training.config import TrainConfig
-    from stylize.training.decoder import train as run_training  # training code stays out of inference
+    from stylize.training.decoder import DecoderTrainer  # training code stays out of inference
 
-    _train(args, TrainConfig, run_training)
+    _train(args, TrainConfig, DecoderTrainer)
 
 
 def train_bank(args):
-    from stylize.training.bank import train_bank as run_bank_training
+    from stylize.training.bank import BankTrainer
     from stylize.training.config import BankTrainConfig
 
-    _train(args, BankTrainConfig, run_bank_training)
+    _train(args, BankTrainConfig, BankTrainer)
 
 
 def train_fast(args):
     from stylize.training.config import FastTrainConfig
-    from stylize.training.fast import train_fast as run_fast_training
+    from stylize.training.fast import FastTrainer
 
-    _train(args, FastTrainConfig, run_fast_training)
+    _train(args, FastTrainConfig, FastTrainer)
 
 
 def export(args):

@@ -241,6 +241,7 @@ def build_parser():
         "finetune_decoder": "also adapt the decoder (written beside the bank)",
         "eval_content_dir": "photos for the before/after losses (default: --content-dir)",
         "save_every": "checkpoint every N steps", "resume": "checkpoint path, or 'auto'", "seed": "random seed",
+        "time_limit": "seconds of wall clock for this run, then a checkpoint (the bank is written); 0: none",
         "workers": "data loading processes", "threads": "torch CPU threads (0: torch default)", "device": "device"})
     tb.set_defaults(run=commands.train_bank)
 
@@ -265,6 +266,9 @@ def build_parser():
         "adain_weight": "weight of the AdaIN losses in VGG-19 (a full VGG pass a step; 0: none)",
         "style_weight": "style loss weight inside the AdaIN losses",
         "style_target": "the style loss matches the style crop's VGG-19 statistics, or the teacher output's",
+        "identity_pixel_weight": "weight of the identity loss in pixels: photos at strength 0 and paintings as their "
+                                 "own style must come back (L1; 0: off)",
+        "identity_feature_weight": "weight of the same identity loss at VGG-19's relu1_1 and relu2_1 (MSE; 0: off)",
         "image_size": "shorter side before cropping", "crop_size": "training crop side",
         "finetune_encoder": "phase 2 trains the slim encoder too",
         "amp": f"phase 2 in {AMP_HELP}",

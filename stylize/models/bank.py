@@ -89,21 +89,12 @@ class StyleBank(nn.Module):
         raise StylizeError(f"no style {name!r} in this bank; it has: {', '.join(self.names)}")
 
     def style_stats(self, weights):
-        """(N,) weights -> StyleStats of the blend (gamma as std, beta as mean; None at unused taps)."""
+        """(N,) weights -> StyleStats of the blend; (B, N) -> one row per image (gamma as std, beta
+        as mean; None at taps the bank does not set)."""
         means, stds = [None] * 4, [None] * 4
         for level in self.levels:
-            layer = self.layers[str(level)]
-            w = weights.to(layer.weight)
-            means[level] = (w @ layer.bias).view(1, -1, 1, 1)
-            stds[level] = (w @ layer.weight).view(1, -1, 1, 1)
+            stds[level], means[level] = self.layers[str(level)](weights)
         return StyleStats(tuple(means), tuple(stds))
-
-    def forward(self, taps, weights):
-        """Training path: taps with each level's conditional IN applied, weights (B, N)."""
-        out = list(taps)
-        for level in self.levels:
-            out[level] = self.layers[str(level)](taps[level], weights)
-        return out
 
 
 def thumbnail(img):

@@ -64,7 +64,7 @@ MODELS = {spec.name: spec for spec in (
     ModelSpec("quality", "VGG-19 + the trained decoder", _load_quality, DEFAULT_DECODER,
               vgg_encoder=True, required=True, image_batch={"cuda": 8, "cpu": 1},
               frame_batch={"cuda": 8, "cpu": 2},
-              checkpoint_kind="decoder", exporter="stylize.training.decoder:export"),
+              checkpoint_kind="decoder", exporter="stylize.training.decoder_export:export_decoder"),
     ModelSpec("fast", "VGG-19 reads the style once, a slim network paints each frame", _load_fast, DEFAULT_FAST,
               vgg_encoder=False, required=False, image_batch={"cuda": 8, "cpu": 1},
               frame_batch={"cuda": 8, "cpu": 2}, checkpoint_kind="fast",

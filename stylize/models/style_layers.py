@@ -99,34 +99,31 @@ def stylize_taps(taps, style_stats, levels, alpha=1.0, content_stats=None, adain
                            content_stats=content_stats[level] if content_stats else None)
         else:
             target = regional_adain(adain, taps[level], style_stats[level], regions)
-        out[level] = target if full_strength(alpha) else torch.lerp(taps[level], target, alpha)
+        if not full_strength(alpha):  # in the taps' dtype: under autocast they may be bf16, the targets float32
+            tap = taps[level]
+            target = torch.lerp(tap, target.to(tap), alpha.to(tap) if torch.is_tensor(alpha) else alpha)
+        out[level] = target
     return out
 
 
 class ConditionalInstanceNorm(nn.Module):
-    """Instance norm with N learned affine pairs (Dumoulin et al. 2017): a bank of styles.
+    """Conditional instance norm (Dumoulin et al. 2017): N learned affine pairs, a bank of styles.
 
-    `style` is a weight vector over the N styles (shape (N,) or (B, N)): one-hot picks a style,
-    others blend; weights are normalised to sum to 1, so a blend is a convex combination. (A
-    single learned style, Ulyanov et al.'s IN, is a bank of one.)
+    Instance norm followed by the pair (gamma, beta) is AdaIN with std gamma and mean beta, so this
+    layer gives the pair and the model applies it through its AdaIN (as a StyleStats). `style` is
+    a weight vector over the N styles, (N,) or (B, N): one-hot picks a style, convex weights blend
+    (their sum is the caller's to check). A single learned style, Ulyanov et al.'s IN, is a bank of one.
     """
 
-    def __init__(self, channels, num_styles, eps=EPS):
+    def __init__(self, channels, num_styles):
         super().__init__()
-        self.eps = eps
         self.weight = nn.Parameter(torch.ones(num_styles, channels))
         self.bias = nn.Parameter(torch.zeros(num_styles, channels))
 
-    def style_weights(self, style):
-        num_styles = self.weight.shape[0]
-        style = torch.as_tensor(style, dtype=self.weight.dtype, device=self.weight.device)
-        if style.shape[-1] != num_styles:
-            raise ValueError(f"expected {num_styles} style weights, got {style.shape[-1]}")
-        return style / style.sum(dim=-1, keepdim=True)
-
-    def forward(self, x, style):
-        w = self.style_weights(style)
-        gamma, beta = w @ self.weight, w @ self.bias  # (C,) or (B, C)
-        if gamma.dim() == 1:
-            gamma, beta = gamma[None], beta[None]
-        return normalize(x, eps=self.eps) * gamma[:, :, None, None] + beta[:, :, None, None]
+    def forward(self, style):
+        """-> (gamma, beta), each (1 or B, C, 1, 1)."""
+        style = torch.as_tensor(style).to(self.weight)
+        if style.shape[-1] != self.weight.shape[0]:
+            raise ValueError(f"expected {self.weight.shape[0]} style weights, got {style.shape[-1]}")
+        rows = 1 if style.dim() == 1 else style.shape[0]
+        return (style @ self.weight).view(rows, -1, 1, 1), (style @ self.bias).view(rows, -1, 1, 1)

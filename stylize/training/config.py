@@ -60,6 +60,7 @@ class BankTrainConfig:
     eval_content_dir: str | None = None
     eval_images: int = 8
     save_every: int = 100
+    time_limit: float = 0.0  # seconds of wall clock for this run, then a checkpoint; 0: none
     resume: str | None = None
     seed: int = 0
     workers: int = 2
@@ -87,6 +88,8 @@ class FastTrainConfig:
     adain_weight: float = 0.0  # the AdaIN paper's losses in VGG-19 (content + style_weight * style); 0: skipped
     style_weight: float = 25.0
     style_target: str = "style"  # the AdaIN style loss's statistics: the style crop's, or the teacher output's
+    identity_pixel_weight: float = 0.0  # L1 of photos at strength 0 and paintings by themselves, against the image
+    identity_feature_weight: float = 0.0  # MSE of the same at relu1_1 and relu2_1
     image_size: int = 256
     crop_size: int = 128
     finetune_encoder: bool = False  # phase 2 also trains the slim encoder

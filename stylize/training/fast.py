@@ -10,24 +10,24 @@ One resumable run, two phases:
      VGG-19's relu1_1 and relu2_1 (shallow taps: no pass through VGG's deep layers), plus, with
      adain_weight, the AdaIN paper's content and style losses in VGG-19 itself (a whole VGG pass
      and its backward: several times the cost of a step without them). The style loss's
-     statistics are the style crop's, or (style_target "teacher") those of the teacher's output.
+     statistics are the style crop's, or (style_target "teacher") those of the teacher's output;
+     with identity weights, Park & Lee's identity losses: photos at strength 0 and paintings as
+     their own style must come back (the teacher's marks are not learned where there are none).
 Phase 2 starts the head where the slim network is (stylize/training/fast_head.py): its tap
 targets fitted to the slim encoder's own statistics, its modulation zero. A run can also start
 from a model file (`init`). `stylize export` writes the model file (fast_export.py).
 """
 import logging
 from dataclasses import asdict
-from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from stylize.device import pick_device
 from stylize.errors import StylizeError
 from stylize.media.images import list_images
 from stylize.models.fast import StyledDecoder
-from stylize.models.networks import FAST, RELU2_1, NetworkShape
-from stylize.models.style_layers import mean_std, stylize_taps
+from stylize.models.networks import FAST, NetworkShape
+from stylize.models.style_stats import stack_styles
 from stylize.models.style_transfer import StyleTransferModel
 from stylize.models.weights import load_encoder
 from stylize.pipelines.engine import Engine
@@ -36,37 +36,37 @@ from stylize.training.config import STYLE_TARGETS, FastTrainConfig
 from stylize.training.data import endless_loader
 from stylize.training.distillation import distillation_loss, initialise_from_data, projections, student_encoder
 from stylize.training.fast_head import fit_head, load_init, split_head_group
-from stylize.training.lineage import add_segment, commands_of
-from stylize.training.loop import TrainingLoop, load_checkpoint, remove_stale_temporaries, resume_path
-from stylize.training.losses import inverse_decay, losses_of_taps
+from stylize.training.fast_losses import FEATURE_DEPTH, teacher_losses
+from stylize.training.lineage import commands_of
+from stylize.training.losses import identity_losses, inverse_decay
 from stylize.training.precision import MixedPrecision
 from stylize.training.relayout import fit_cut_blocks, parse_layout, relaid_shape, relay_decoder
 from stylize.training.seeds import TEACHER_POOL, seed_of
 from stylize.training.teacher_pool import load_or_make_pool
+from stylize.training.trainer import Trainer
 
 log = logging.getLogger(__name__)
-FEATURE_DEPTH = RELU2_1 + 1  # the feature loss's taps: relu1_1 and relu2_1
 
 
-class FastTrainer:
+class FastTrainer(Trainer):
+    """`run()` returns the final checkpoint state."""
+    label = "train-fast"
+
     def __init__(self, cfg: FastTrainConfig, command=""):
         if not 0 <= cfg.encoder_iters <= cfg.iters:
             raise StylizeError("encoder_iters must be between 0 and iters")
-        if not (cfg.pixel_weight or cfg.feature_weight or cfg.adain_weight):
-            raise StylizeError("phase 2 needs a loss: set --pixel-weight, --feature-weight or --adain-weight above 0")
+        if not (cfg.pixel_weight or cfg.feature_weight or cfg.adain_weight or cfg.identity_pixel_weight
+                or cfg.identity_feature_weight):
+            raise StylizeError("phase 2 needs a loss: set --pixel-weight, --feature-weight, --adain-weight or an "
+                               "identity weight above 0")
         if cfg.style_target not in STYLE_TARGETS:
             raise StylizeError(f"--style-target must be one of {', '.join(STYLE_TARGETS)}")
         if cfg.pool_size < cfg.batch_size:
             raise StylizeError(f"--pool-size must be at least --batch-size ({cfg.batch_size})")
-        self.cfg = cfg
+        super().__init__(cfg, cfg.out, command)
         self.device = pick_device(cfg.device)
-        self.out = Path(cfg.out)
-        self.out.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(self.out)
-        torch.manual_seed(cfg.seed)
         self.vgg = load_encoder().to(self.device, memory_format=torch.channels_last)
-        checkpoint_path = resume_path(cfg.resume, self.out)
-        checkpoint = load_checkpoint(checkpoint_path) if checkpoint_path is not None else None
+        checkpoint = self.checkpoint
         init = load_init(cfg.init) if cfg.init and checkpoint is None else None
         self.shape = self._shape(checkpoint, init)
         self.relaid = None  # (the init file's decoder, its convolutions to fit) when the layout changes
@@ -84,17 +84,16 @@ class FastTrainer:
             {"params": self.decoder.head.taps.parameters(), "lr": cfg.head_lr},
             {"params": self.decoder.head.modulation.parameters(), "lr": cfg.modulation_lr}])
         self.precision = MixedPrecision(cfg.amp, self.device)
-        self.history = {"seconds": 0.0, "cpu_seconds": 0.0}
-        self.start, previous = 0, []
+        self.history, previous = {"seconds": 0.0, "cpu_seconds": 0.0}, []
         if checkpoint is not None:
             self._load(checkpoint)
             previous = commands_of(checkpoint)
-            log.info("resuming from %s (iteration %d)", checkpoint_path, self.start)
         elif init is not None:
             self._warm_start(cfg.init, *init)
             previous = commands_of(init[1].metadata)
-        self.commands = add_segment(previous, command, self.start)
+        self.commands = self.lineage(previous, self.start)
         self.student.preprocess.requires_grad_(False)
+        self._prepare_data()
 
     def _shape(self, checkpoint, init):
         """The checkpoint's shape, else the init file's (with --decoder-convs, relaid), else FAST."""
@@ -117,7 +116,7 @@ class FastTrainer:
         taps = len(list(self.decoder.head.taps.parameters()))
         self.decoder_optimizer.load_state_dict(split_head_group(ckpt["decoder_optimizer"], taps))
         torch.set_rng_state(ckpt["rng"])
-        self.start, self.history, self.head_fitted = ckpt["iteration"], ckpt["history"], ckpt["head_fitted"]
+        self.history, self.head_fitted = ckpt["history"], ckpt["head_fitted"]
         self.average.load(ckpt.get("average"))
         self.precision.load_state_dict(ckpt.get("scaler"))
 
@@ -143,13 +142,11 @@ class FastTrainer:
         log.info("warm start from %s (iteration %d, %s)", path, self.start,
                  "its head goes on" if head_trained else "a slim network without a head: the head is fitted")
 
-    def state(self, iteration, losses, loop):
+    def state(self, iteration, losses):
         return {"kind": "fast", "shape": self.shape.as_dict(), "iteration": iteration, "losses": losses,
                 "config": asdict(self.cfg), "commands": self.commands, "average": self.average.state(),
                 "head_fitted": self.head_fitted, "rng": torch.get_rng_state(), "data": self.data,
-                "scaler": self.precision.state_dict(),
-                "history": {"seconds": self.history["seconds"] + loop.seconds,
-                            "cpu_seconds": self.history["cpu_seconds"] + loop.cpu_seconds},
+                "scaler": self.precision.state_dict(), "history": self.spent(self.history),
                 **{name: getattr(self, name).state_dict() for name in
                    ("student", "projection", "decoder", "encoder_optimizer", "decoder_optimizer")}}
 
@@ -185,41 +182,22 @@ class FastTrainer:
         g = torch.Generator().manual_seed(seed_of(self.cfg.seed, TEACHER_POOL, iteration))
         return torch.randint(len(self.pool), (self.cfg.batch_size,), generator=g)
 
-    def paint(self, content, stats):
+    def paint(self, content, stats, alpha=1.0):
         """The fast model's output for content crops and their styles' StyleStats (with gradients)."""
         with torch.set_grad_enabled(self.cfg.finetune_encoder and torch.is_grad_enabled()):
             taps = self.model.encode(content)
-        return self.model.paint(taps, stats)
+        return self.model.paint(taps, stats, alpha)
 
-    def losses(self, content, output, teacher, stats):
-        """{name: loss} of phase 2 (see the module's docstring); the weighted sum is `total`."""
-        cfg = self.cfg
-        losses, total = {}, 0.0  # a term whose weight is 0 is not computed: its VGG pass would cost for nothing
-        style_on_teacher = cfg.adain_weight and cfg.style_target == "teacher"
-        if cfg.feature_weight or style_on_teacher:
-            with torch.no_grad():  # one pass over the teacher's painting serves both terms
-                teacher_taps = self.vgg(teacher, depth=4 if style_on_teacher else FEATURE_DEPTH)
-        if cfg.feature_weight or cfg.adain_weight:  # one pass over the output serves both terms too
-            output_taps = self.vgg(output, depth=4 if cfg.adain_weight else FEATURE_DEPTH)
-        if cfg.pixel_weight:
-            losses["pixel"] = F.l1_loss(output, teacher)
-            total = total + cfg.pixel_weight * losses["pixel"]
-        if cfg.feature_weight:
-            losses["feature"] = sum(F.mse_loss(ours.float(), theirs.float())
-                                    for ours, theirs in zip(output_taps[:FEATURE_DEPTH], teacher_taps))
-            total = total + cfg.feature_weight * losses["feature"]
-        if cfg.adain_weight:
-            style_stats = list(zip(stats.means, stats.stds))
-            with torch.no_grad():
-                target = stylize_taps(self.vgg(content), dict(enumerate(style_stats)), (3,))[3]
-            if style_on_teacher:
-                # what the teacher painted for this content is reachable; a style crop's own
-                # statistics may not be (a sky under a crop of brushstrokes)
-                style_stats = [mean_std(tap) for tap in teacher_taps]
-            losses["content"], losses["style"] = losses_of_taps(output_taps, target, style_stats)
-            total = total + cfg.adain_weight * (losses["content"] + cfg.style_weight * losses["style"])
-        losses["total"] = total
-        return losses
+    def identity_losses(self, content, style, stats):
+        """Half the batch's photos at strength 0 and half its paintings as their own style must come
+        back (Park & Lee's identity losses, in pixels and at relu1_1-relu2_1): {name: weighted loss}."""
+        half = max(1, len(content) // 2)
+        images = torch.cat([content[:half], style[:half]])
+        own = stats.take(torch.arange(half))
+        alpha = torch.cat([torch.zeros(half), torch.ones(half)])
+        output = self.paint(images, stack_styles([own, own]), alpha)
+        pixel, feature = identity_losses(self.vgg, output, images, depth=FEATURE_DEPTH)
+        return {"id_pixel": pixel, "id_feature": feature}
 
     def decoder_step(self, iteration):
         cfg = self.cfg
@@ -228,9 +206,14 @@ class FastTrainer:
         self._set_lr(self.decoder_optimizer, steps, [cfg.lr, cfg.head_lr, cfg.modulation_lr])
         if cfg.finetune_encoder:
             self._set_lr(self.encoder_optimizer, steps, [cfg.lr])
-        content, _, teacher, stats = self.pool.batch(self.pool_indices(iteration), self.device)
+        content, style, teacher, stats = self.pool.batch(self.pool_indices(iteration), self.device)
         with self.precision.autocast():
-            losses = self.losses(content, self.paint(content, stats), teacher, stats)
+            losses = teacher_losses(cfg, self.vgg, content, self.paint(content, stats), teacher, stats)
+            if cfg.identity_pixel_weight or cfg.identity_feature_weight:
+                identity = self.identity_losses(content, style, stats)
+                losses["total"] = (losses["total"] + cfg.identity_pixel_weight * identity["id_pixel"]
+                                   + cfg.identity_feature_weight * identity["id_feature"])
+                losses.update(identity)
         if not torch.isfinite(losses["total"]):
             raise StylizeError(f"loss became {losses['total'].item()} at iteration {iteration}; "
                                "lower --lr or drop --amp")
@@ -256,12 +239,12 @@ class FastTrainer:
                     "teacher_iterations": meta.get("iterations"), "size": cfg.pool_size,
                     "crop_size": cfg.crop_size, "image_size": cfg.image_size, "seed": cfg.seed,
                     "content_dir": cfg.content_dir, "style_dir": cfg.style_dir}
-        return load_or_make_pool(self.out, teacher, lambda: self._loaders(cfg.seed + 2, 0), cfg.pool_size, settings)
+        return load_or_make_pool(self.folder, teacher, lambda: self._loaders(cfg.seed + 2, 0), cfg.pool_size, settings)
 
-    def run(self):
+    def _prepare_data(self):
+        """The folders' counts; phase 1's loaders (from the start iteration), and a fresh student
+        initialised from data. The teacher pool is made when phase 2 first needs it."""
         cfg = self.cfg
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
         self.data = {"content_dir": cfg.content_dir, "content_images": len(list_images(cfg.content_dir)),
                      "style_dir": cfg.style_dir, "style_images": len(list_images(cfg.style_dir)),
                      "teacher_pool_pairs": cfg.pool_size}
@@ -271,29 +254,26 @@ class FastTrainer:
         self.student.train()
         self.decoder.train()
         if self.start < cfg.encoder_iters:
-            contents, styles = self._loaders(cfg.seed, self.start)
+            self.contents, self.styles = self._loaders(cfg.seed, self.start)
         if self.start == 0 and cfg.encoder_iters > 0:
-            init = torch.cat([torch.cat([next(contents)[0], next(styles)[0]]) for _ in range(2)]).to(self.device)
+            init = torch.cat([torch.cat([next(self.contents)[0], next(self.styles)[0]])
+                              for _ in range(2)]).to(self.device)
             initialise_from_data(self.student, self.projection, self.vgg, init)
             log.info("initialised the student from %d crops: distillation loss %.3f", len(init),
                      distillation_loss(self.student, self.projection, self.vgg, init).item())
-        self.pool = None  # made when phase 2 first needs it
+        self.pool = None
 
-        def step(iteration):
-            if iteration < cfg.encoder_iters:
-                (content, _), (style, _) = next(contents), next(styles)
-                return self.distil_step(iteration, *(x.to(self.device, memory_format=torch.channels_last)
-                                                     for x in (content, style)))
-            if self.pool is None:
-                self.pool = self._teacher_pool()
-                self._start_phase_2()
-            return self.decoder_step(iteration)
+    def step(self, iteration):
+        if iteration < self.cfg.encoder_iters:
+            (content, _), (style, _) = next(self.contents), next(self.styles)
+            return self.distil_step(iteration, *(x.to(self.device, memory_format=torch.channels_last)
+                                                 for x in (content, style)))
+        if self.pool is None:
+            self.pool = self._teacher_pool()
+            self._start_phase_2()
+        return self.decoder_step(iteration)
 
-        loop = TrainingLoop(self.out, cfg.iters, cfg.save_every, "train-fast", time_limit=cfg.time_limit)
-        iteration, losses, stopped = loop.run(step, lambda i, losses: self.state(i, losses, loop), self.start)
-        log.info("fast model: iteration %d, %.0f s of training in this run, losses %s", iteration, loop.seconds, losses)
-        return self.state(iteration, losses, loop)
-
-
-def train_fast(cfg: FastTrainConfig, command=""):
-    return FastTrainer(cfg, command).run()
+    def finish(self, iteration, losses):
+        log.info("fast model: iteration %d, %.0f s of training in this run, losses %s", iteration,
+                 self.loop.seconds, losses)
+        return self.state(iteration, losses)

@@ -44,6 +44,20 @@ def gram_loss(taps, style_grams):
     return sum(F.mse_loss(gram_matrix(tap), target) for tap, target in zip(taps, style_grams))
 
 
+def identity_losses(loss_net, output, images, image_taps=None, depth=4):
+    """Park & Lee's identity losses (SANet, 2019): `output`, a model's painting of `images` by
+    their own features (strength 0, or a painting as its own style), must be the images again.
+    Without them a decoder paints its own marks whatever it is given. Returns (pixel L1, MSE
+    summed over the loss network's first `depth` taps); `image_taps`: the images' taps, if known."""
+    if image_taps is None:
+        with torch.no_grad():
+            image_taps = loss_net(images, depth=depth)
+    pixel = F.l1_loss(output.float(), images.float())
+    feature = sum(F.mse_loss(tap.float(), target.float())
+                  for tap, target in zip(loss_net(output, depth=depth), image_taps[:depth]))
+    return pixel, feature
+
+
 def inverse_decay(lr, decay, step):
     """pytorch-AdaIN's schedule: lr / (1 + decay * step)."""
     return lr / (1.0 + decay * step)

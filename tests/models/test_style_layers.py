@@ -48,29 +48,36 @@ def bank():
     return layer
 
 
+def conditional_in(x, layer, style):
+    """Conditional IN as the model applies it: AdaIN with the layer's (gamma, beta) as std and mean."""
+    gamma, beta = layer(style)
+    return AdaIN()(x, beta, gamma)
+
+
 def test_conditional_one_hot_equals_that_styles_instance_norm():
     x, layer = feats(), bank()
     for k in range(3):
         expected = F.instance_norm(x, weight=layer.weight[k], bias=layer.bias[k], eps=EPS)
-        torch.testing.assert_close(layer(x, torch.eye(3)[k]), expected, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(conditional_in(x, layer, torch.eye(3)[k]), expected, atol=1e-5, rtol=1e-5)
 
 
 def test_conditional_blend_is_a_convex_combination():
     x, layer = feats(), bank()
-    blended = layer(x, [2.0, 1.0, 1.0])  # normalised to 0.5, 0.25, 0.25
     one = torch.eye(3)
-    expected = 0.5 * layer(x, one[0]) + 0.25 * layer(x, one[1]) + 0.25 * layer(x, one[2])
+    blended = conditional_in(x, layer, torch.tensor([0.5, 0.25, 0.25]))
+    expected = sum(w * conditional_in(x, layer, one[k]) for k, w in enumerate((0.5, 0.25, 0.25)))
     torch.testing.assert_close(blended, expected, atol=1e-5, rtol=1e-5)
 
 
 def test_conditional_per_image_weights():
     x, layer = feats(), bank()
-    out = layer(x, torch.tensor([[1.0, 0, 0], [0, 0, 1.0]]))
-    torch.testing.assert_close(out[0], layer(x, torch.eye(3)[0])[0], atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(out[1], layer(x, torch.eye(3)[2])[1], atol=1e-5, rtol=1e-5)
+    gamma, beta = layer(torch.tensor([[1.0, 0, 0], [0, 0, 1.0]]))
+    assert gamma.shape == beta.shape == (2, 5, 1, 1)
+    out = conditional_in(x, layer, torch.tensor([[1.0, 0, 0], [0, 0, 1.0]]))
+    torch.testing.assert_close(out[0], conditional_in(x, layer, torch.eye(3)[0])[0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out[1], conditional_in(x, layer, torch.eye(3)[2])[1], atol=1e-5, rtol=1e-5)
 
 
 def test_conditional_rejects_bad_styles():
-    layer = bank()
-    with pytest.raises(ValueError):
-        layer(feats(), [1.0, 1.0])
+    with pytest.raises(ValueError, match="expected 3 style weights, got 2"):
+        bank()([1.0, 1.0])

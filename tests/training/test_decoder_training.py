@@ -16,10 +16,15 @@ from stylize.models.style_layers import mean_std
 from stylize.models.weights import load_decoder, read_metadata
 from stylize.training.config import TrainConfig
 from stylize.training.data import EndlessSampler, ImageFolder
-from stylize.training.decoder import adain_losses, export, learning_rate, train
+from stylize.training.decoder import DecoderTrainer, adain_losses, learning_rate
+from stylize.training.decoder_export import export_decoder as export
 from stylize.training.loop import load_checkpoint, newest_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def train(cfg, command=""):
+    return DecoderTrainer(cfg, command).run()
 
 
 @pytest.fixture

@@ -18,13 +18,18 @@ from stylize.models.networks import FAST, Decoder, Encoder
 from stylize.models.style_layers import mean_std, stylize_taps
 from stylize.models.weights import METADATA_KEY, load_encoder, load_fast, read_metadata, save_fast
 from stylize.training.config import STYLE_TARGETS, FastTrainConfig
-from stylize.training.fast import FastTrainer, train_fast
+from stylize.training.fast import FastTrainer
 from stylize.training.fast_export import export_fast
 from stylize.training.fast_head import fit_head
+from stylize.training.fast_losses import teacher_losses
 from stylize.training.loop import load_checkpoint
 from stylize.training.teacher_pool import POOL_FILE, TeacherPool, to_bytes
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def train_fast(cfg, command=""):
+    return FastTrainer(cfg, command).run()
 
 
 @pytest.fixture
@@ -92,7 +97,8 @@ def test_the_style_loss_can_aim_at_the_teachers_statistics(run_config):
     pool = trainers["style"]._teacher_pool()
     content, _, teacher, stats = pool.batch(torch.arange(2), "cpu")
     with torch.no_grad():
-        losses = {target: trainer.losses(content, teacher, teacher, stats) for target, trainer in trainers.items()}
+        losses = {target: teacher_losses(trainer.cfg, trainer.vgg, content, teacher, teacher, stats)
+                  for target, trainer in trainers.items()}
     assert losses["teacher"]["style"].item() == 0 and losses["style"]["style"].item() > 1e-3
     assert all(torch.equal(losses["teacher"][name], losses["style"][name]) for name in ("pixel", "feature", "content"))
 
@@ -124,7 +130,8 @@ def test_a_checkpoint_with_the_head_in_one_optimiser_group_resumes(run_config, t
 
 
 def test_phase_2_in_mixed_precision_computes_the_same_losses_in_bf16(run_config, tmp_path):
-    base = {**run_config, "encoder_iters": 0, "adain_weight": 1.0}
+    base = {**run_config, "encoder_iters": 0, "adain_weight": 1.0, "identity_pixel_weight": 1.0,
+            "identity_feature_weight": 1.0}
     exact = train_fast(FastTrainConfig(**base, iters=1))["losses"]
     mixed = train_fast(FastTrainConfig(**{**base, "out": str(tmp_path / "amp"), "amp": True}, iters=1))["losses"]
     assert mixed.keys() == exact.keys()
@@ -234,3 +241,26 @@ def test_phase_2_needs_a_loss(tmp_path):
         train_fast(cfg)
     with pytest.raises(StylizeError, match="--style-target must be one of style, teacher"):
         train_fast(FastTrainConfig(content_dir="c", style_dir="s", out=str(tmp_path), style_target="painting"))
+
+
+def test_identity_losses_teach_the_fast_model_to_give_photos_and_paintings_back(run_config):
+    # Photos at strength 0 and paintings as their own style must come back: trained on these
+    # losses alone, the error of both falls, which the teacher's losses never ask for.
+    cfg = {**run_config, "encoder_iters": 0, "pixel_weight": 0.0, "feature_weight": 0.0, "lr": 1e-3,
+           "identity_pixel_weight": 1.0, "identity_feature_weight": 0.1}
+
+    def errors(trainer):
+        content, style, _, stats = trainer.pool.batch(torch.arange(4), "cpu")
+        with torch.no_grad():
+            photo = trainer.model(content, stats, alpha=0.0)
+            painting = trainer.model(style, stats)
+        return (photo - content).abs().mean().item(), (painting - style).abs().mean().item()
+
+    first = FastTrainer(FastTrainConfig(**cfg, iters=1))
+    state = first.run()
+    assert set(state["losses"]) == {"id_pixel", "id_feature", "total"}
+    assert state["losses"]["total"] == pytest.approx(state["losses"]["id_pixel"] + 0.1 * state["losses"]["id_feature"])
+    last = FastTrainer(FastTrainConfig(**{**cfg, "save_every": 10}, iters=10, resume="auto"))
+    last.run()
+    (photo_before, painting_before), (photo_after, painting_after) = errors(first), errors(last)
+    assert photo_after < 0.7 * photo_before and painting_after < 0.7 * painting_before

@@ -17,13 +17,13 @@ import json, sys
 import torch
 from stylize.training import config
 torch.set_num_threads(1)
-module, function, config_class, configs = json.loads(sys.argv[1])
-train = getattr(__import__(f"stylize.training.{module}", fromlist=[function]), function)
+module, trainer, config_class, configs = json.loads(sys.argv[1])
+Trainer = getattr(__import__(f"stylize.training.{module}", fromlist=[trainer]), trainer)
 for cfg in configs:
-    train(getattr(config, config_class)(**cfg))
+    Trainer(getattr(config, config_class)(**cfg)).run()
 """
-TRAINERS = {"decoder": ("decoder", "train", "TrainConfig"), "fast": ("fast", "train_fast", "FastTrainConfig"),
-            "bank": ("bank", "train_bank", "BankTrainConfig")}
+TRAINERS = {"decoder": ("decoder", "DecoderTrainer", "TrainConfig"),
+            "fast": ("fast", "FastTrainer", "FastTrainConfig"), "bank": ("bank", "BankTrainer", "BankTrainConfig")}
 
 
 def run_in_fresh_process(trainer, configs, hash_seed):
