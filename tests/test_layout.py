@@ -69,3 +69,10 @@ def test_inference_never_loads_training_code():
             "print(sorted(m for m in sys.modules if m.startswith('stylize.training')))")
     loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert loaded.stdout.strip() == "[]"
+
+
+def test_no_module_of_the_library_or_its_faces_is_over_300_lines():
+    # small modules with one job each: a longer one is a sign that it has grown a second job
+    long = {str(path): lines for folder in ("stylize", "api", "cli") for path in sorted((ROOT / folder).rglob("*.py"))
+            if (lines := len(path.read_text().splitlines())) > 300}
+    assert long == {}
