@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from stylize.models.networks import RELU4_1, Decoder
 from stylize.models.style_layers import AdaIN, mean_std
+from stylize.models.style_transfer import StyleTransferModel
 from stylize.models.weights import load_encoder
 from stylize.training.decoder import adain_losses
 
@@ -47,7 +48,8 @@ def run(variant, args, content, style, decoder_state):
         encoder.requires_grad_(True)
         losses_fn = naive_losses
     else:
-        losses_fn = lambda e, d, c, s: tuple(adain_losses(e, d, c, s, d.reads)[0].values())  # noqa: E731
+        losses_fn = lambda e, d, c, s: tuple(  # noqa: E731
+            adain_losses(e, StyleTransferModel("quality", e, d).paint, c, s)[0].values())
     if variant in ("channels_last", "bf16"):
         encoder, decoder = encoder.to(memory_format=torch.channels_last), decoder.to(memory_format=torch.channels_last)
         content, style = content.to(memory_format=torch.channels_last), style.to(memory_format=torch.channels_last)

@@ -1,6 +1,6 @@
 """StyleTransferModel: a content encoder, a style encoder, the style layer and a decoder, as one
 module. Every model of the table (stylize/models/registry.py) is one of these; the engine, ONNX
-export, train-fast, StyleAugment and the dataset mode all paint through it.
+export, the three trainers, StyleAugment and the dataset mode all paint through it.
 
     model = model_spec("quality").model()
     stats = model.style_stats(style)          # (1, 3, H, W) in [0, 1] -> StyleStats

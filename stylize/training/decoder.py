@@ -12,6 +12,7 @@ from dataclasses import asdict
 
 import torch
 import torch.distributed as dist
+import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
@@ -21,6 +22,8 @@ from stylize.files import atomic_write
 from stylize.media.images import to_image
 from stylize.models.networks import RELU4_1, Decoder
 from stylize.models.style_layers import mean_std, stylize_taps
+from stylize.models.style_stats import StyleStats
+from stylize.models.style_transfer import StyleTransferModel
 from stylize.models.weights import load_decoder, load_encoder
 from stylize.training.averaging import WeightAverage
 from stylize.training.config import TrainConfig
@@ -34,30 +37,46 @@ from stylize.training.trainer import Trainer
 log = logging.getLogger(__name__)
 
 
-def adain_losses(encoder, decoder, content, style, levels, gram=False):
-    """({"content", "style"[, "gram"]: losses}, decoded images) for one batch of (content, style)
-    images: the paper's losses, and with `gram` the Gram-matrix style loss beside them.
+class Painter(nn.Module):
+    """A StyleTransferModel's `paint` as a module's forward: DistributedDataParallel syncs the
+    gradients of what runs in the forward of the module it wraps."""
 
-    Only the pass over the decoder's output carries gradients; the content and style passes
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, taps, stats, alpha=1.0):
+        return self.model.paint(taps, stats, alpha)
+
+
+def adain_losses(encoder, paint, content, style, gram=False):
+    """({"content", "style"[, "gram"]: losses}, painted images) for one batch of (content, style)
+    images: the paper's losses, and with `gram` the Gram-matrix style loss beside them.
+    paint(taps, StyleStats) is the model's (StyleTransferModel.paint, or a Painter under DDP).
+
+    Only the pass over the painted output carries gradients; the content and style passes
     run without autograd.
     """
     with torch.no_grad():
         style_taps = encoder(style)
-        style_stats = [mean_std(t) for t in style_taps]
-        targets = stylize_taps(encoder(content), style_stats, levels)
-    output = decoder(targets)
-    taps = encoder(output)
-    losses = dict(zip(("content", "style"), losses_of_taps(taps, targets[RELU4_1], style_stats)))
+        stats = StyleStats.from_pairs(mean_std(t) for t in style_taps)
+        taps = encoder(content)
+        target = stylize_taps(taps, list(zip(stats.means, stats.stds)), (RELU4_1,))[RELU4_1]
+    output = paint(taps, stats)
+    out_taps = encoder(output)
+    losses = dict(zip(("content", "style"), losses_of_taps(out_taps, target, list(zip(stats.means, stats.stds)))))
     if gram:
-        losses["gram"] = gram_loss(taps, [gram_matrix(t) for t in style_taps])
+        losses["gram"] = gram_loss(out_taps, [gram_matrix(t) for t in style_taps])
     return losses, output
 
 
-def decoded_identity_losses(encoder, decoder, images):
-    """identity_losses of the images' own, unstylised taps decoded: strength 0 must return a photo."""
+def decoded_identity_losses(encoder, paint, images):
+    """identity_losses of the images painted by their own, unstylised taps (strength 0): the photo
+    (or painting) must come back."""
     with torch.no_grad():
         own = encoder(images)
-    return identity_losses(encoder, decoder(own), images, own)
+        stats = StyleStats.from_pairs(mean_std(t) for t in own)
+    return identity_losses(encoder, paint(own, stats, 0.0), images, own)
 
 
 def learning_rate(cfg, iteration, iterations_before=0):
@@ -128,7 +147,8 @@ class DecoderTrainer(Trainer):
             self.precision.load_state_dict(self.checkpoint["scaler"])
             self.average.load(self.checkpoint.get("average"))  # older checkpoints have none: it starts here
             torch.set_rng_state(self.checkpoint["rng"]["torch"])
-        self.model = DistributedDataParallel(self.decoder) if self.world > 1 else self.decoder
+        model = StyleTransferModel("quality", self.encoder, self.decoder)
+        self.paint = DistributedDataParallel(Painter(model)) if self.world > 1 else model.paint
         self.commands = self.lineage(previous, self.history.get("iterations_before", 0) + self.start)
         load = dict(image_size=cfg.image_size, crop_size=cfg.crop_size, batch_size=cfg.batch_size,
                     workers=cfg.workers, start=self.start, rank=self.rank, world=self.world, source_cap=cfg.source_cap)
@@ -156,14 +176,14 @@ class DecoderTrainer(Trainer):
         with self.precision.autocast():
             # weighted 0 (a decoder trained only to invert VGG-19), they are still measured and sampled
             with torch.set_grad_enabled(bool(cfg.content_weight or cfg.style_weight or cfg.gram_weight)):
-                losses, output = adain_losses(self.encoder, self.model, content, style, self.decoder.reads,
+                losses, output = adain_losses(self.encoder, self.paint, content, style,
                                               gram=bool(cfg.gram_weight))
             if cfg.identity_pixel_weight or cfg.identity_feature_weight:
                 # photos and paintings alike must come back; half of each, so that this costs what the
                 # stylised batch costs
                 half = max(1, cfg.batch_size // 2)
                 own = torch.cat([content[:half], style[:half]])
-                losses["id_pixel"], losses["id_feature"] = decoded_identity_losses(self.encoder, self.model, own)
+                losses["id_pixel"], losses["id_feature"] = decoded_identity_losses(self.encoder, self.paint, own)
         weights = {"content": cfg.content_weight, "style": cfg.style_weight, "gram": cfg.gram_weight,
                    "id_pixel": cfg.identity_pixel_weight, "id_feature": cfg.identity_feature_weight}
         loss = sum(weights[name] * value for name, value in losses.items())
