@@ -126,11 +126,11 @@ class BankTrainer(Trainer):
         """Mean content and style loss of each new style over the evaluation crops."""
         results = {}
         with torch.no_grad():
+            eval_taps = [self.model.encode(content) for content in self.eval_contents]  # once, for every style
             for k in range(len(self.names)):
                 total_c = total_s = 0.0
-                for content in self.eval_contents:
-                    c, s = bank_losses(self.model, self.bank, self.model.encode(content), self.one_hot([k]),
-                                       per_tap(self.stats, [k]))
+                for taps in eval_taps:
+                    c, s = bank_losses(self.model, self.bank, taps, self.one_hot([k]), per_tap(self.stats, [k]))
                     total_c, total_s = total_c + c.item(), total_s + s.item()
                 results[self.names[k]] = {"content": total_c / len(self.eval_contents),
                                           "style": total_s / len(self.eval_contents)}

@@ -59,12 +59,12 @@ def adain_losses(encoder, paint, content, style, gram=False):
     """
     with torch.no_grad():
         style_taps = encoder(style)
-        stats = StyleStats.from_pairs(mean_std(t) for t in style_taps)
+        style_stats = [mean_std(t) for t in style_taps]
         taps = encoder(content)
-        target = stylize_taps(taps, list(zip(stats.means, stats.stds)), (RELU4_1,))[RELU4_1]
-    output = paint(taps, stats)
+        target = stylize_taps(taps, style_stats, (RELU4_1,))[RELU4_1]
+    output = paint(taps, StyleStats.from_pairs(style_stats))
     out_taps = encoder(output)
-    losses = dict(zip(("content", "style"), losses_of_taps(out_taps, target, list(zip(stats.means, stats.stds)))))
+    losses = dict(zip(("content", "style"), losses_of_taps(out_taps, target, style_stats)))
     if gram:
         losses["gram"] = gram_loss(out_taps, [gram_matrix(t) for t in style_taps])
     return losses, output
