@@ -7,7 +7,7 @@ from stylize.api.settings import Settings
 from stylize.device import DEVICE_CHOICES
 from stylize.errors import StylizeError
 from stylize.media.images import MAX_PIXELS
-from stylize.models.registry import MODEL_NAMES, MODELS
+from stylize.models.registry import MODEL_NAMES, MODELS, STYLE_SIZES
 from stylize.pipelines.engine import PRECISIONS
 from stylize.pipelines.request import TEMPORAL_MODES, VIDEO_FORMATS
 
@@ -23,7 +23,8 @@ def add_style_arguments(parser):
                                                   "image needed")
     parser.add_argument("--style-weights", help="interpolation weights, one per style (e.g. 1,1)")
     parser.add_argument("--alpha", type=float, default=1.0, help="content-style trade-off, 0..1 (default 1)")
-    parser.add_argument("--style-size", type=non_negative_int, default=512, help="shorter side; 0 keeps size (512)")
+    parser.add_argument("--style-size", type=non_negative_int,
+                        help=f"shorter side; 0 keeps size (default: the model's, {STYLE_SIZES})")
 
 
 def add_model_arguments(parser, default="quality"):
@@ -95,7 +96,8 @@ def build_parser():
     ds.add_argument("--seed", type=int, default=0, help="seed of the style and strength draws (0)")
     ds.add_argument("--size", type=non_negative_int, default=512, help="shorter side; 0 keeps size (512)")
     ds.add_argument("--crop", action="store_true", help="centre-crop to a square of --size (same-size batches)")
-    ds.add_argument("--style-size", type=non_negative_int, default=512, help="style images' shorter side (512)")
+    ds.add_argument("--style-size", type=non_negative_int,
+                    help=f"style images' shorter side (default: the model's, {STYLE_SIZES})")
     ds.add_argument("--ext", choices=["jpg", "png", "webp"], default="jpg", help="output format (jpg)")
     add_model_arguments(ds)
     ds.add_argument("--batch-size", type=non_negative_int, default=0, help=(

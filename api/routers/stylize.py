@@ -8,7 +8,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import Response
 
 from stylize.media.images import encode_image
-from stylize.models.registry import MODEL_NAMES, MODELS
+from stylize.models.registry import MODEL_NAMES, MODELS, STYLE_SIZES
 from stylize.pipelines.executor import stylize_upload
 from stylize.pipelines.request import StyleRequest, check_inputs
 
@@ -44,7 +44,8 @@ async def stylize_image(
     style_weights: Annotated[str | None, Form(description="Comma list, one weight per style", examples=["1,1"])] = None,
     preserve_color: Annotated[bool, Form(description="Keep the content's colours")] = False,
     content_size: Annotated[int, Form(description="Shorter side of the output", examples=[512])] = 512,
-    style_size: Annotated[int, Form(description="Shorter side the style is encoded at", examples=[512])] = 512,
+    style_size: Annotated[int | None, Form(description=f"Shorter side the style is encoded at (default: the "
+                                                   f"model's, {STYLE_SIZES})", examples=[512])] = None,
     model: Annotated[Literal[MODEL_NAMES] | None, Form(description="; ".join(
         f"{spec.name}: {spec.summary}" for spec in MODELS.values()) + "; default: the server's")] = None,
     format: Annotated[Literal["png", "jpeg", "webp"], Form(description="Output format")] = "png",

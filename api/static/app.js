@@ -11,7 +11,6 @@ import { readSettings, writeSettings } from "./settings-url.js";
 
 const $ = (id) => document.getElementById(id);
 // The painting is read at this shorter side in the browser, as the library's default style size.
-const STYLE_SIDE = 512;
 // The in-browser model's memory: WebAssembly has 4 GB at most, and a phone less.
 const BROWSER_MAX_SIDE = 1024;
 const BROWSER_MAX_PIXELS = 1024 * 1536;
@@ -318,7 +317,7 @@ async function statsFor(style, photo) {
   const key = keepColours() ? `${style.key}|colours-of|${state.content.key}|${photo.width}` : style.key;
   if (!styleStatsCache.has(key)) {
     const modelObject = await loadBrowserModel();
-    let painting = pixelsAt(style.bitmap, STYLE_SIDE);
+    let painting = pixelsAt(style.bitmap, modelObject.info.style_size);  // the side the library reads it at
     if (keepColours()) painting = matchColor(painting, photo);
     styleStatsCache.set(key, modelObject.styleStats(painting).catch((err) => { styleStatsCache.delete(key); throw err; }));
   }

@@ -22,6 +22,7 @@ import numpy as np
 from stylize.errors import StylizeError
 from stylize.export.onnx import export_onnx
 from stylize.files import atomic_write
+from stylize.models.registry import model_spec
 
 STATIC = Path(str(importlib.resources.files("stylize.api"))) / "static"
 GRAPHS = ("style_encoder.onnx", "stylizer.onnx")
@@ -93,7 +94,8 @@ def export_model_graphs(model, model_dir):
             graph = onnx.load(os.path.join(work, name))
             store_weights_in_fp16(graph)  # the runtime folds the casts when it loads the graph
             atomic_write(model_dir / name, lambda tmp: onnx.save(graph, str(tmp)))
-    described = {"model": info["model"], "style_stats_size": info["style_stats_size"],
+    described = {"model": info["model"], "style_size": model_spec(model.name).style_size,
+                 "style_stats_size": info["style_stats_size"],
                  "style_stats_order": info["style_stats_order"], "weights": "float16, computed in float32",
                  "metadata": info["metadata"]}
     atomic_write(model_dir / "model.json", lambda tmp: Path(tmp).write_text(json.dumps(described, indent=2)))

@@ -30,7 +30,8 @@ class ModelSpec:
     style encoder or None when the content encoder reads the style too), weights None meaning
     the shipped file; vgg_encoder: its encoder is VGG-19, so another VGG file (--vgg) may replace it; required: a
     server needs it (else it is served when its file is there); batch sizes for images and
-    frames by device type; checkpoint_kind: the "kind" its training checkpoints carry; exporter:
+    frames by device type; style_size: the shorter side a painting is read at unless a request
+    says otherwise; checkpoint_kind: the "kind" its training checkpoints carry; exporter:
     "module:function" that turns such a checkpoint into the model's file."""
     name: str
     summary: str
@@ -40,6 +41,7 @@ class ModelSpec:
     required: bool
     image_batch: dict
     frame_batch: dict
+    style_size: int
     checkpoint_kind: str
     exporter: str
 
@@ -63,14 +65,17 @@ class ModelSpec:
 MODELS = {spec.name: spec for spec in (
     ModelSpec("quality", "VGG-19 + the trained decoder", _load_quality, DEFAULT_DECODER,
               vgg_encoder=True, required=True, image_batch={"cuda": 8, "cpu": 1},
-              frame_batch={"cuda": 8, "cpu": 2},
+              frame_batch={"cuda": 8, "cpu": 2}, style_size=512,
               checkpoint_kind="decoder", exporter="stylize.training.decoder_export:export_decoder"),
     ModelSpec("fast", "VGG-19 reads the style once, a slim network paints each frame", _load_fast, DEFAULT_FAST,
               vgg_encoder=False, required=False, image_batch={"cuda": 8, "cpu": 1},
-              frame_batch={"cuda": 8, "cpu": 2}, checkpoint_kind="fast",
+              # its pictures barely move with the painting's scale (33 dB apart at 320 and 512 px; blind
+              # viewers could hardly tell them apart, docs/training-log.md), for 2.6x less VGG-19 work
+              frame_batch={"cuda": 8, "cpu": 2}, style_size=320, checkpoint_kind="fast",
               exporter="stylize.training.fast_export:export_fast"),
 )}
 MODEL_NAMES = tuple(MODELS)
+STYLE_SIZES = ", ".join(f"{spec.name} {spec.style_size}" for spec in MODELS.values())  # for help texts
 
 
 def model_spec(name):

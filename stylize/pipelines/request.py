@@ -33,7 +33,7 @@ class StyleRequest:
     alpha: float = 1.0
     preserve_color: bool = False
     content_size: int = 512
-    style_size: int = 512
+    style_size: int | None = None  # None: the model's (ModelSpec.style_size)
     crop: bool = False
     model: str = "quality"
     max_pixels: int = MAX_PIXELS  # largest image, decoded or worked on (the server sets its own)
@@ -105,10 +105,15 @@ def check_side(name, size, max_side=None):
     return int(size)
 
 
+def check_style_side(spec, size, max_side=None):
+    """The side a style is read at: the request's, or (None) the model's own."""
+    return check_side("style_size", spec.style_size if size is None else size, max_side)
+
+
 def check_inputs(request: StyleRequest, max_styles=None, max_side=None) -> StyleRequest:
     """Every rule about a request, checked once; returns the request with weights parsed and
     normalised and the bank blend parsed. Raises StylizeError saying what is wrong."""
-    model_spec(request.model)
+    spec = model_spec(request.model)
     if not request.contents:
         raise StylizeError("no content image given")
     if bool(request.styles) == bool(request.style_name):
@@ -117,7 +122,7 @@ def check_inputs(request: StyleRequest, max_styles=None, max_side=None) -> Style
         raise StylizeError(f"too many style images: {len(request.styles)}, the server accepts at most {max_styles}")
     alpha, _ = parse_alpha_range(float(request.alpha))
     content_size = check_side("content_size", request.content_size, max_side)
-    style_size = check_side("style_size", request.style_size, max_side)
+    style_size = check_style_side(spec, request.style_size, max_side)
     if request.max_pixels <= 0:
         raise StylizeError(f"max pixels must be more than 0, got {request.max_pixels}")
 
@@ -196,7 +201,7 @@ class DatasetRequest:
     seed: int = 0
     size: int = 512
     crop: bool = False
-    style_size: int = 512
+    style_size: int | None = None  # None: the model's (ModelSpec.style_size)
     ext: str = "jpg"
     model: str = "quality"
     shard: str | tuple = (0, 1)
@@ -249,8 +254,8 @@ def parse_shard(shard):
 
 def check_dataset_inputs(request: DatasetRequest) -> DatasetRequest:
     """Every rule of a dataset request, before anything is written; returns it with the alpha
-    range, shard and paths parsed."""
-    model_spec(request.model)
+    range, shard, paths and style size settled."""
+    spec = model_spec(request.model)
     source = _folder_of_images(request.source, "source")
     styles = _folder_of_images(request.styles, "style")
     output = Path(request.output)
@@ -264,5 +269,5 @@ def check_dataset_inputs(request: DatasetRequest) -> DatasetRequest:
     if request.ext not in SAVE_FORMATS:
         raise StylizeError(f"unknown image format {request.ext!r}; expected one of {', '.join(SAVE_FORMATS)}")
     return replace(request, source=source, styles=styles, output=output, alpha_range=alpha_range,
-                   size=check_side("size", request.size), style_size=check_side("style_size", request.style_size),
+                   size=check_side("size", request.size), style_size=check_style_side(spec, request.style_size),
                    seed=int(request.seed), shard=parse_shard(request.shard))

@@ -9,6 +9,7 @@ import torch
 
 from stylize.errors import StylizeError
 from stylize.media.images import ImageProcessor
+from stylize.models.registry import model_spec
 from stylize.models.style_stats import stack_styles
 from stylize.pipelines.color import match_color
 from stylize.pipelines.engine import Engine
@@ -25,9 +26,12 @@ class Stylizer:
         """Load a model: `quality` (VGG-19 + the shipped decoder, or `decoder_path`) or `fast`."""
         return cls(Engine.load(model, decoder_path, vgg_path, device, precision))
 
-    def prepare_style(self, style, style_size=512, crop=False, like=None, should_stop=None):
-        """PIL style image -> StyleStats, to reuse across many content images. With `like` (a
-        content tensor), the style's colours are matched to it first (colour preservation)."""
+    def prepare_style(self, style, style_size=None, crop=False, like=None, should_stop=None):
+        """PIL style image -> StyleStats, to reuse across many content images. style_size: its
+        shorter side (None: the model's own). With `like` (a content tensor), the style's colours
+        are matched to it first (colour preservation)."""
+        if style_size is None:
+            style_size = model_spec(self.engine.model.name).style_size
         style_t = ImageProcessor(style_size, crop).preprocess(style)
         if like is not None:
             style_t = match_color(style_t, like)

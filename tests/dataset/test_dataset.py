@@ -95,6 +95,13 @@ def test_pairing_is_the_same_across_runs_and_shard_counts(tree, tmp_path):
     assert [o.alpha for o in other_seed] != [o.alpha for o in whole]
 
 
+def test_styles_are_read_at_the_models_side_unless_given(tree, tmp_path):
+    source, styles = tree
+    sides = [check_dataset_inputs(DatasetRequest(source, styles, tmp_path / "out", **fields)).style_size
+             for fields in ({}, {"model": "fast"}, {"model": "fast", "style_size": 64})]
+    assert sides == [512, 320, 64]
+
+
 def test_draws_are_distinct_styles_then_repeats():
     picks = draw_styles(0, "a/b.jpg", 5, 3, (1.0, 1.0))
     assert sorted(s for s, _ in picks[:3]) == [0, 1, 2]

@@ -8,7 +8,7 @@ from stylize.media.images import to_tensor
 from stylize.models.style_layers import mean_std
 from stylize.models.style_stats import blend, stack_styles
 from stylize.pipelines.color import match_color
-from stylize.pipelines.stylizer import stylize_by_size
+from stylize.pipelines.stylizer import Stylizer, stylize_by_size
 
 
 def content_tensor(size=(61, 45)):
@@ -31,6 +31,15 @@ def test_content_size_and_crop(stylizer):
     assert stylizer.transfer(gradient_image((80, 60)), style, content_size=30).size == (40, 30)
     assert stylizer.transfer(gradient_image((80, 60)), style, content_size=0).size == (80, 60)
     assert stylizer.transfer(gradient_image((80, 60)), style, content_size=32, crop=True).size == (32, 32)
+
+
+def test_a_style_is_read_at_the_models_side_by_default(stylizer, fast_file):
+    painting = gradient_image((400, 336), 3)  # larger than both models' sides
+    fast = Stylizer.from_files("fast", fast_file, device="cpu", precision="fp32")
+    for model, side in ((stylizer, 512), (fast, 320)):
+        default = model.prepare_style(painting)
+        assert torch.equal(default.means[0], model.prepare_style(painting, side).means[0])
+        assert not torch.allclose(default.means[0], model.prepare_style(painting, 64).means[0])
 
 
 @pytest.mark.parametrize("fixture", ["plain_engine", "skip_engine"])

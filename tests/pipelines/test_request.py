@@ -47,6 +47,13 @@ def test_server_limits():
         check_inputs(request(), max_styles=1)
 
 
+def test_a_style_is_read_at_its_models_side_unless_the_request_says():
+    assert check_inputs(request()).style_size == 512  # quality
+    assert check_inputs(request(model="fast")).style_size == 320
+    assert check_inputs(request(model="fast", style_size=512)).style_size == 512
+    assert check_inputs(request(style_size=0)).style_size == 0  # keeps the painting's size
+
+
 def test_checked_request_has_normalised_weights_and_a_parsed_blend():
     assert check_inputs(request(style_weights="3,1")).style_weights == (0.75, 0.25)
     checked = check_inputs(request(styles=(), style_name="starry:0.25, wave:0.75"))

@@ -39,6 +39,7 @@ def served(decoder_file, fast_file, tmp_path_factory):
 def test_web_model_files_are_made_from_the_servers_fast_model(served):
     info = httpx.get(f"{served}v1/web-model/model.json", timeout=120).json()
     assert info["model"] == "fast" and info["style_stats_size"] > 0
+    assert info["style_size"] == 320  # the page reads paintings at the side the library does
     assert httpx.get(f"{served}v1/web-model/stylizer.onnx").status_code == 200
     missing = httpx.get(f"{served}v1/web-model/secrets.txt")
     assert missing.status_code == 404 and "secrets.txt" in missing.json()["detail"]
