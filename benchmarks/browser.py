@@ -53,7 +53,7 @@ MEASURE = """async ({ frames, styleSide }) => {
     const start = now();
     for (let i = 0; i < frames; i++) await model.stylize(tile, stats, 1);
     const fps = frames / ((now() - start) / 1000);
-    return { photoMs, styleMs, width, height, fps, threads: model.threads, isolated: crossOriginIsolated,
+    return { photoMs, styleMs, width, height, fps, backend: model.description, isolated: crossOriginIsolated,
              styleSide: side };
 }"""
 
@@ -93,7 +93,8 @@ def main():
             server.terminate()
     print(f"CPU: {cpu_name()}, {os.cpu_count()} logical CPUs; Chromium {version}, headless, WebAssembly")
     print(f"load average while measuring (other work on the machine slows these): {os.getloadavg()[0]:.1f}")
-    print(f"site: {size / 2**20:.1f} MB; cross-origin isolated: {result['isolated']}, threads: {result['threads']}")
+    print(f"site: {size / 1e6:.1f} MB ({size / 2**20:.1f} MiB); cross-origin isolated: {result['isolated']}; "
+          f"ran on {result['backend']}")
     print(f"256 x 256 frames, style cached: {result['fps']:.1f} frames/s")
     print(f"512 px photo ({result['width']} x {result['height']}) with the style pass at {result['styleSide']} px: "
           f"{result['photoMs'] / 1000:.2f} s (the style pass {result['styleMs'] / 1000:.2f} s of it)")

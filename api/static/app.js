@@ -342,7 +342,7 @@ async function runInBrowser(side) {
   canvas.getContext("2d").putImageData(painted, 0, 0);
   const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
   const seconds = (performance.now() - started) / 1000;
-  return { blob, note: `Done in ${seconds.toFixed(1)} s in this browser (fast model, ${modelObject.threads} thread${modelObject.threads > 1 ? "s" : ""}).` };
+  return { blob, note: `Done in ${seconds.toFixed(1)} s in this browser (fast model, ${modelObject.description}).` };
 }
 
 async function runOnServer(side) {

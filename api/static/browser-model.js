@@ -1,31 +1,65 @@
-// The fast model in this browser with onnxruntime-web 1.31.1 (vendor/onnxruntime-web, WebAssembly
-// with SIMD; threads where the page is cross-origin isolated). Two graphs from `stylize export-web`:
-// style_encoder.onnx reads a painting once (VGG-19's statistics, a row of numbers), stylizer.onnx
-// paints each photo or frame from that row.
-import * as ort from "./vendor/onnxruntime-web/ort.wasm.min.mjs";
+// The fast model in this browser with onnxruntime-web 1.31.1 (vendor/onnxruntime-web): on WebGPU
+// where the browser offers it, else WebAssembly with SIMD (threads where the page is cross-origin
+// isolated). Two graphs from `stylize export-web`: style_encoder.onnx reads a painting once (VGG-19's
+// statistics, a row of numbers), stylizer.onnx paints each photo or frame from that row.
 import { toImageData, toTensor } from "./pixels.js";
 
-ort.env.wasm.wasmPaths = new URL("./vendor/onnxruntime-web/", import.meta.url).href;
-// Threads need SharedArrayBuffer, which browsers give only to cross-origin isolated pages.
-ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
+const VENDOR = new URL("./vendor/onnxruntime-web/", import.meta.url).href;
+// Each backend is its own build of the runtime; a page loads one of them.
+const RUNTIMES = { webgpu: "ort.jspi.min.mjs", wasm: "ort.wasm.min.mjs" };
+const BACKEND_NAMES = { webgpu: "WebGPU", wasm: "WebAssembly" };
+
+// The WebGPU build needs a GPU adapter and JavaScript Promise Integration (Chromium 137 and later).
+async function hasWebGPU() {
+  if (!navigator.gpu || typeof WebAssembly.Suspending !== "function") return false;
+  try {
+    return Boolean(await navigator.gpu.requestAdapter());
+  } catch {
+    return false;
+  }
+}
+
+async function runtime(backend) {
+  const ort = await import(VENDOR + RUNTIMES[backend]);
+  ort.env.wasm.wasmPaths = VENDOR;
+  // Threads need SharedArrayBuffer, which browsers give only to cross-origin isolated pages.
+  ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
+  return ort;
+}
 
 export class BrowserModel {
-  constructor(info, encoder, stylizer) {
-    Object.assign(this, { info, encoder, stylizer });
+  constructor(info, ort, backend, encoder, stylizer) {
+    Object.assign(this, { info, ort, backend, encoder, stylizer });
     this.threads = ort.env.wasm.numThreads;
     this.queue = Promise.resolve();  // one graph run at a time: a session is not re-entrant
   }
 
-  // model.json's folder, e.g. "static/model/" -> a BrowserModel, or null when there is none.
+  // "WebGPU" or "WebAssembly, N threads": what the page says it ran on.
+  get description() {
+    if (this.backend === "webgpu") return BACKEND_NAMES.webgpu;
+    return `${BACKEND_NAMES.wasm}, ${this.threads} thread${this.threads > 1 ? "s" : ""}`;
+  }
+
+  // model.json's folder, e.g. "static/model/" -> a BrowserModel, or null when there is none. WebGPU
+  // first where there is one; if its graphs fail to load there, WebAssembly.
   static async load(folder) {
     const response = await fetch(new URL("model.json", new URL(folder, document.baseURI)));
     if (!response.ok) return null;
     const info = await response.json();
-    const options = { executionProviders: ["wasm"], graphOptimizationLevel: "all" };
     const url = (name) => new URL(name, new URL(folder, document.baseURI)).href;
-    const encoder = await ort.InferenceSession.create(url("style_encoder.onnx"), options);
-    const stylizer = await ort.InferenceSession.create(url("stylizer.onnx"), options);
-    return new BrowserModel(info, encoder, stylizer);
+    const backends = (await hasWebGPU()) ? ["webgpu", "wasm"] : ["wasm"];
+    for (const backend of backends) {
+      try {
+        const ort = await runtime(backend);
+        const options = { executionProviders: [backend], graphOptimizationLevel: "all" };
+        const encoder = await ort.InferenceSession.create(url("style_encoder.onnx"), options);
+        const stylizer = await ort.InferenceSession.create(url("stylizer.onnx"), options);
+        return new BrowserModel(info, ort, backend, encoder, stylizer);
+      } catch (err) {
+        if (backend === backends[backends.length - 1]) throw err;
+        console.warn(`${BACKEND_NAMES[backend]} could not load the model, using ${BACKEND_NAMES.wasm}:`, err);
+      }
+    }
   }
 
   run(task) {
@@ -38,7 +72,7 @@ export class BrowserModel {
   styleStats(painting) {
     return this.run(async () => {
       const style = toTensor(painting);
-      const { style_stats: stats } = await this.encoder.run({ style: new ort.Tensor("float32", style.data, style.dims) });
+      const { style_stats: stats } = await this.encoder.run({ style: new this.ort.Tensor("float32", style.data, style.dims) });
       return stats.data.slice();
     });
   }
@@ -48,9 +82,9 @@ export class BrowserModel {
     return this.run(async () => {
       const content = toTensor(photo);
       const { image } = await this.stylizer.run({
-        content: new ort.Tensor("float32", content.data, content.dims),
-        style_stats: new ort.Tensor("float32", stats, [1, stats.length]),
-        alpha: new ort.Tensor("float32", new Float32Array([alpha]), [1]),
+        content: new this.ort.Tensor("float32", content.data, content.dims),
+        style_stats: new this.ort.Tensor("float32", stats, [1, stats.length]),
+        alpha: new this.ort.Tensor("float32", new Float32Array([alpha]), [1]),
       });
       return toImageData(image, content.width, content.height);
     });

@@ -1,15 +1,16 @@
 // The static site's service worker (stylize export-web). Two jobs:
-// - offline: every file of the site is cached at install; requests go to the network first (so a
-//   re-exported site is seen at once) and fall back to the cache when there is no network;
+// - offline: the site's files are cached at install (the WebGPU runtime only once a page has used
+//   it: most visitors never need its 18 MB); requests go to the network first (so a re-exported
+//   site is seen at once), are cached, and fall back to the cache when there is no network;
 // - threads: it adds the cross-origin isolation headers that static hosts do not send, without
 //   which browsers refuse the WebAssembly runtime its threads.
 const CACHE = "stylize-site";
 
 self.addEventListener("install", (event) => {
   event.waitUntil((async () => {
-    const { files } = await (await fetch("static/site-files.json", { cache: "no-store" })).json();
+    const { files, cached_when_used: later } = await (await fetch("static/site-files.json", { cache: "no-store" })).json();
     const cache = await caches.open(CACHE);
-    await cache.addAll(["./", ...files]);
+    await cache.addAll(["./", ...files.filter((file) => !later.includes(file))]);
     await self.skipWaiting();
   })());
 });

@@ -9,14 +9,26 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
+from PIL import Image
 
 from stylize.cli.main import main
+from stylize.media.images import to_tensor
+from stylize.pipelines.engine import pad_to_multiple
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 FAKE_CAMERA = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+# WebGPU on Chromium's software adapter (SwiftShader): the page's WebGPU runtime, with no GPU.
+WEBGPU = [arg for arg in CHROMIUM_ARGS if arg != "--disable-gpu"] + [
+    "--enable-unsafe-webgpu", "--use-webgpu-adapter=swiftshader", "--enable-unsafe-swiftshader"]
+# The browser's result against the same graphs run by Python's onnxruntime, in 0-255 steps: only the
+# runtime's arithmetic and the page's pixel handling differ. (The graphs against the torch model:
+# tests/web/test_static_site.py, where the int8 weights are the difference.)
+MEAN_TOLERANCE = 0.5
+MAX_TOLERANCE = 2
 
 
 def sync_playwright_or_skip():
@@ -98,3 +110,28 @@ def page(chromium, site_url):
 
 def wait_ready(page):
     page.wait_for_function("document.body.dataset.ready === 'true'", timeout=60_000)
+
+
+def python_result(site, content, style, alpha):
+    """The site's two graphs run by Python's onnxruntime on PIL images, padded as the engine pads:
+    the bytes the page should show."""
+    import onnxruntime as ort
+
+    def run(name, feed):
+        return ort.InferenceSession(str(site / "static" / "model" / name)).run(None, feed)[0]
+
+    content_t, style_t = to_tensor(content), to_tensor(style)
+    stats = run("style_encoder.onnx", {"style": pad_to_multiple(style_t[None]).numpy()})
+    image = run("stylizer.onnx", {"content": pad_to_multiple(content_t[None]).numpy(), "style_stats": stats,
+                                  "alpha": np.array([alpha], np.float32)})[0, :, :content.height, :content.width]
+    return (np.clip(image, 0, 1) * 255).round().astype(np.uint8).transpose(1, 2, 0)
+
+
+def stylise_and_download(page, tmp_path, name):
+    with page.expect_download() as download:
+        page.click("#go")
+        page.wait_for_selector("#result-image", timeout=60_000)
+        page.click("#download")
+    path = tmp_path / name
+    download.value.save_as(path)
+    return download.value.suggested_filename, np.asarray(Image.open(path).convert("RGB"))
