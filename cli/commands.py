@@ -146,8 +146,8 @@ def export_web(args):
     from stylize.pipelines.engine import Engine
 
     info = export(Engine.load("fast", args.weights, device="cpu", precision="fp32"), args.out_dir)
-    print(f"wrote {args.out_dir}/index.html and the site beside it ({info['site_bytes'] / 2**20:.1f} MB, fast model, "
-          f"weights in fp16): serve the folder from any static host, e.g. python -m http.server -d {args.out_dir}")
+    print(f"wrote {args.out_dir}/index.html and the site beside it ({info['site_bytes'] / 1e6:.1f} MB, fast model, "
+          f"weights in int8): serve the folder from any static host, e.g. python -m http.server -d {args.out_dir}")
 
 
 def serve(args):

@@ -130,7 +130,8 @@ def build_parser():
     ew = sub.add_parser("export-web", help="the web page as a static site that runs the fast model in the browser",
                         description=(
         "Write OUT_DIR/index.html and the files beside it: the page, the fast model's two ONNX graphs (weights in "
-        "fp16) and the onnxruntime-web runtime. Any static host serves it; photos stay on the device, and after "
+        "int8) and the onnxruntime-web runtime (WebAssembly, and WebGPU where the browser has it). Any static "
+        "host serves it; photos stay on the device, and after "
         "the first visit it works offline."))
     ew.add_argument("out_dir", type=Path)
     ew.add_argument("--weights", type=Path, help="fast model file (default: the shipped one)")

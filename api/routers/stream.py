@@ -44,7 +44,7 @@ class StreamConfig(BaseModel):
     alpha: float = 1.0
     model: Literal[MODEL_NAMES] = "fast"
     size: int = 256  # shorter side of the frames worked on
-    style_size: int = 256
+    style_size: int | None = None  # None: the model's own, as for still images
 
 
 def style_bytes(text):

@@ -10,7 +10,6 @@ import { serverStylize } from "./server-model.js";
 import { readSettings, writeSettings } from "./settings-url.js";
 
 const $ = (id) => document.getElementById(id);
-// The painting is read at this shorter side in the browser, as the library's default style size.
 // The in-browser model's memory: WebAssembly has 4 GB at most, and a phone less.
 const BROWSER_MAX_SIDE = 1024;
 const BROWSER_MAX_PIXELS = 1024 * 1536;
@@ -211,7 +210,7 @@ async function loadBank() {
 
 async function loadBrowserModel() {
   if (!browserModel) {
-    setStatus("Loading the in-browser model (about 12 MB, once)...");
+    setStatus("Loading the in-browser model (about 6 MB and the runtime, once)...");
     browserModel = BrowserModel.load(state.modelFolder).catch((err) => { browserModel = null; throw err; });
   }
   return browserModel;

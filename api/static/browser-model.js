@@ -10,6 +10,7 @@ const RUNTIMES = { webgpu: "ort.jspi.min.mjs", wasm: "ort.wasm.min.mjs" };
 const BACKEND_NAMES = { webgpu: "WebGPU", wasm: "WebAssembly" };
 
 // The WebGPU build needs a GPU adapter and JavaScript Promise Integration (Chromium 137 and later).
+// (Browsers offer a software adapter only when told to, as the tests tell Chromium.)
 async function hasWebGPU() {
   if (!navigator.gpu || typeof WebAssembly.Suspending !== "function") return false;
   try {
@@ -49,17 +50,27 @@ export class BrowserModel {
     const url = (name) => new URL(name, new URL(folder, document.baseURI)).href;
     const backends = (await hasWebGPU()) ? ["webgpu", "wasm"] : ["wasm"];
     for (const backend of backends) {
+      let encoder = null, stylizer = null;
       try {
         const ort = await runtime(backend);
         const options = { executionProviders: [backend], graphOptimizationLevel: "all" };
-        const encoder = await ort.InferenceSession.create(url("style_encoder.onnx"), options);
-        const stylizer = await ort.InferenceSession.create(url("stylizer.onnx"), options);
-        return new BrowserModel(info, ort, backend, encoder, stylizer);
+        encoder = await ort.InferenceSession.create(url("style_encoder.onnx"), options);
+        stylizer = await ort.InferenceSession.create(url("stylizer.onnx"), options);
+        const model = new BrowserModel(info, ort, backend, encoder, stylizer);
+        if (backend === "webgpu") await model.tryOnce();  // a GPU may load the graphs and still fail to run them
+        return model;
       } catch (err) {
+        await Promise.all([encoder, stylizer].map((session) => session?.release().catch(() => {})));
         if (backend === backends[backends.length - 1]) throw err;
-        console.warn(`${BACKEND_NAMES[backend]} could not load the model, using ${BACKEND_NAMES.wasm}:`, err);
+        console.warn(`${BACKEND_NAMES[backend]} could not run the model, using ${BACKEND_NAMES.wasm}:`, err);
       }
     }
+  }
+
+  // One run of both graphs on a blank 16 x 16 picture (the smallest the networks take).
+  async tryOnce() {
+    const blank = new ImageData(16, 16);
+    await this.stylize(blank, await this.styleStats(blank), 1);
   }
 
   run(task) {

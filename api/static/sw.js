@@ -8,7 +8,7 @@ const CACHE = "stylize-site";
 
 self.addEventListener("install", (event) => {
   event.waitUntil((async () => {
-    const { files, cached_when_used: later } = await (await fetch("static/site-files.json", { cache: "no-store" })).json();
+    const { files, cached_when_used: later = [] } = await (await fetch("static/site-files.json", { cache: "no-store" })).json();
     const cache = await caches.open(CACHE);
     await cache.addAll(["./", ...files.filter((file) => !later.includes(file))]);
     await self.skipWaiting();

@@ -101,7 +101,7 @@ def export_model_graphs(model, model_dir):
         info = export_onnx(model, work)
         for name in GRAPHS:
             graph = onnx.load(os.path.join(work, name))
-            store_weights_in_int8(graph)  # the runtime folds the dequantisation when it loads the graph
+            store_weights_in_int8(graph)  # dequantised as the graph runs: the page measured as fast as with fp16
             atomic_write(model_dir / name, lambda tmp: onnx.save(graph, str(tmp)))
     described = {"model": info["model"], "style_size": model_spec(model.name).style_size,
                  "style_stats_size": info["style_stats_size"],

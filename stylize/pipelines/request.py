@@ -106,8 +106,11 @@ def check_side(name, size, max_side=None):
 
 
 def check_style_side(spec, size, max_side=None):
-    """The side a style is read at: the request's, or (None) the model's own."""
-    return check_side("style_size", spec.style_size if size is None else size, max_side)
+    """The side a style is read at: the request's, or (None) the model's own, within max_side (a
+    server's limit applies to what a client asks, not to a default it did not choose)."""
+    if size is None:
+        size = spec.style_size if max_side is None else min(spec.style_size, max_side)
+    return check_side("style_size", size, max_side)
 
 
 def check_inputs(request: StyleRequest, max_styles=None, max_side=None) -> StyleRequest:

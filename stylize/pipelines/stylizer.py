@@ -13,6 +13,7 @@ from stylize.models.registry import model_spec
 from stylize.models.style_stats import stack_styles
 from stylize.pipelines.color import match_color
 from stylize.pipelines.engine import Engine
+from stylize.pipelines.request import check_style_side
 
 
 class Stylizer:
@@ -30,9 +31,8 @@ class Stylizer:
         """PIL style image -> StyleStats, to reuse across many content images. style_size: its
         shorter side (None: the model's own). With `like` (a content tensor), the style's colours
         are matched to it first (colour preservation)."""
-        if style_size is None:
-            style_size = model_spec(self.engine.model.name).style_size
-        style_t = ImageProcessor(style_size, crop).preprocess(style)
+        side = check_style_side(model_spec(self.engine.model.name), style_size)
+        style_t = ImageProcessor(side, crop).preprocess(style)
         if like is not None:
             style_t = match_color(style_t, like)
         return self.engine.style_stats(style_t, should_stop)

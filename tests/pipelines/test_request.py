@@ -52,6 +52,9 @@ def test_a_style_is_read_at_its_models_side_unless_the_request_says():
     assert check_inputs(request(model="fast")).style_size == 320
     assert check_inputs(request(model="fast", style_size=512)).style_size == 512
     assert check_inputs(request(style_size=0)).style_size == 0  # keeps the painting's size
+    assert check_inputs(request(content_size=256), max_side=256).style_size == 256  # a server's limit caps the default
+    with pytest.raises(StylizeError, match="style_size must be between 1 and the server's max side 256"):
+        check_inputs(request(content_size=256, style_size=300), max_side=256)  # but not what a client asked for
 
 
 def test_checked_request_has_normalised_weights_and_a_parsed_blend():

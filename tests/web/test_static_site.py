@@ -60,6 +60,12 @@ def test_site_graphs_match_the_torch_path(site, fast_file):
     assert difference.mean() <= 2 / 255 and difference.max() <= 32 / 255
 
 
+def test_site_of_the_shipped_model_fits_its_40_mb_budget(tmp_path):
+    assert main(["export-web", str(tmp_path / "site")]) == 0
+    size = sum(p.stat().st_size for p in (tmp_path / "site").rglob("*") if p.is_file())
+    assert 30e6 < size <= 40e6, size  # both runtimes and the real graphs (39.4 MB on 2026-12-06)
+
+
 def test_output_folder_that_is_a_file_is_one_error_line(fast_file, tmp_path, capsys):
     (tmp_path / "taken").write_text("x")
     assert main(["export-web", str(tmp_path / "taken"), "--weights", str(fast_file)]) == 2
