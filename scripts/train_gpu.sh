@@ -10,15 +10,17 @@
 # checkpoint and its logs. Both recipes use the paper's 256 px crops, a batch of 64 that fills a
 # large card, channels_last, 8 decoding workers, and a clean stop with a checkpoint after 8
 # minutes (TIME_LIMIT) of steps.
-#   MODEL=quality (default): style weight 25 (the CPU run's), lr 2e-4 ramped over 100 steps (the
-#     exported file holds no Adam moments), fp16 autocast with a gradient scaler (AMP).
+#   MODEL=quality (default): style weight 25 and the identity losses (photos at strength 0 and
+#     paintings as their own style must come back: pixel L1 x 50, VGG-19 x 1) of the CPU run, lr 2e-4
+#     ramped over 100 steps (the exported file holds no Adam moments), fp16 autocast with a gradient
+#     scaler (AMP).
 #   MODEL=fast: the teacher pool (POOL pairs, default 8192) painted by the shipped quality model
 #     on the GPU first, inside the time limit; then the head and decoder learn from it, with the
 #     AdaIN losses in VGG-19 at weight ADAIN (default 1), the style loss aimed at the teacher's
-#     statistics, the style weight (75), anchor and learning rate of the shipped file's CPU run,
-#     float32.
+#     statistics, the style weight (75), anchor, identity losses (pixel x 50, relu1_1/relu2_1 x 5)
+#     and learning rate of the shipped file's CPU run, float32.
 # The knobs exist for a test on the CPU with a tiny step count: DEVICE, TIME_LIMIT, ITERS, BATCH,
-# WORKERS, STYLE_WEIGHT, POOL, ADAIN, PYTHON, and AMP (empty: float32; bf16 is emulated, and slow,
+# WORKERS, STYLE_WEIGHT, ID_PIXEL, ID_FEATURE, POOL, ADAIN, PYTHON, and AMP (empty: float32; bf16 is emulated, and slow,
 # on AVX2-only CPUs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,14 +37,16 @@ case "$model" in
   quality)
     file=adain_decoder.safetensors export=(--half)
     "$python" -m stylize.cli.main train "${common[@]}" --iters "$steps" --init weights/adain_decoder.safetensors \
-        --architecture skip ${AMP---amp} --style-weight "${STYLE_WEIGHT:-25}" --lr 2e-4 --warmup 100 --sample-every 500 ;;
+        --architecture skip ${AMP---amp} --style-weight "${STYLE_WEIGHT:-25}" --lr 2e-4 --warmup 100 --sample-every 500 \
+        --identity-pixel-weight "${ID_PIXEL:-50}" --identity-feature-weight "${ID_FEATURE:-1}" ;;
   fast)
     file=fast.safetensors export=()
     # train-fast counts iterations on from the file's
     start=$("$python" -c "from stylize.models.weights import read_metadata as r; print(r('weights/fast.safetensors')['iterations'])")
     "$python" -m stylize.cli.main train-fast "${common[@]}" --iters $((start + steps)) --init weights/fast.safetensors \
         --encoder-iters 0 --pool-size "${POOL:-8192}" --adain-weight "${ADAIN:-1}" --style-target teacher \
-        --style-weight "${STYLE_WEIGHT:-75}" --pixel-weight 10 --feature-weight 5 --finetune-encoder --lr 1.5e-4 ;;
+        --style-weight "${STYLE_WEIGHT:-75}" --pixel-weight 10 --feature-weight 5 --finetune-encoder --lr 1.5e-4 \
+        --identity-pixel-weight "${ID_PIXEL:-50}" --identity-feature-weight "${ID_FEATURE:-5}" ;;
   *) echo "MODEL must be quality or fast, not $model" >&2; exit 2 ;;
 esac
 checkpoint=$(ls "$out"/run/checkpoint_*.pt | tail -n 1)

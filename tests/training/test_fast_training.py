@@ -226,7 +226,8 @@ def test_the_gpu_recipe_trains_the_fast_model_on_the_cpu(folders, tmp_path):
     meta = read_metadata(tmp_path / "out" / "fast.safetensors")
     assert meta["config"]["crop_size"] == 256 and meta["config"]["pool_size"] == 2
     assert meta["config"]["adain_weight"] == 1 and set(meta["losses"]) == {"pixel", "feature", "content", "style",
-                                                                          "total"}
+                                                                          "id_pixel", "id_feature", "total"}
+    assert (meta["config"]["identity_pixel_weight"], meta["config"]["identity_feature_weight"]) == (50, 5)
     assert meta["iterations"] == read_metadata(REPO / "weights" / "fast.safetensors")["iterations"] + 1
 
 
