@@ -20,8 +20,8 @@
 #     statistics, the style weight (75), anchor, identity losses (pixel x 50, relu1_1/relu2_1 x 5)
 #     and learning rate of the shipped file's CPU run, float32.
 # The knobs exist for a test on the CPU with a tiny step count: DEVICE, TIME_LIMIT, ITERS, BATCH,
-# WORKERS, STYLE_WEIGHT, ID_PIXEL, ID_FEATURE, POOL, ADAIN, PYTHON, and AMP (empty: float32; bf16 is emulated, and slow,
-# on AVX2-only CPUs).
+# WORKERS, STYLE_WEIGHT, ID_PIXEL, ID_FEATURE, POOL, ADAIN, PYTHON, and AMP (empty: float32; bf16
+# is emulated, and slow, on AVX2-only CPUs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${1:-data-256}
