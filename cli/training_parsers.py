@@ -31,7 +31,8 @@ def add_training_commands(sub):
         "source_cap": "draw a source (a subfolder, or the file-name part before the first '_') as if it had at most "
                       "this share of its folder's images (e.g. 0.15; 0: uniform draws)",
         "architecture": "plain (default): the paper's decoder; skip: also fed the AdaIN-aligned relu1_1-relu3_1; "
-                        "skip3: also fed relu3_1. With --init, the file's architecture unless given",
+                        "skip3: also fed relu3_1; fade: also fed the photo's own relu1_1-relu3_1, faded out as the "
+                        "strength rises (plain at 1). With --init, the file's architecture unless given",
         "workers": "data loading processes", "threads": "torch CPU threads (0: torch default)",
         "amp": AMP_HELP, "save_every": "checkpoint every N steps",
         "time_limit": "stop (with a checkpoint) after this many seconds of this run; 0: no limit",

@@ -115,10 +115,14 @@ class Decoder(nn.Sequential):
       skip   the stylised relu3_1, relu2_1 and relu1_1 are added after each upsampling (their
              channel counts match): little detail left to invent, so it trains much faster,
              but it keeps the photo's fine detail;
-      skip3  only relu3_1 is added: structure at 1/4 scale is given, finer texture is painted.
+      skip3  only relu3_1 is added: structure at 1/4 scale is given, finer texture is painted;
+      fade   the photo's own (unstylised) relu3_1, relu2_1 and relu1_1 are added, faded out as the
+             strength rises: at 0 it is the skip decoder given the photo (which comes back), at 1
+             the plain decoder, which paints all texture finer than 1/8 from the style.
     """
 
-    SKIP_TAPS = {"plain": (), "skip3": (RELU3_1,), "skip": (RELU3_1, RELU2_1, RELU1_1)}
+    SKIP_TAPS = {"plain": (), "skip3": (RELU3_1,), "skip": (RELU3_1, RELU2_1, RELU1_1),
+                 "fade": (RELU3_1, RELU2_1, RELU1_1)}
     ARCHITECTURES = tuple(SKIP_TAPS)
 
     def __init__(self, architecture="plain", shape=VGG19):
@@ -153,8 +157,11 @@ class Decoder(nn.Sequential):
 
     def condition(self, means, stds, alpha=1.0):
         """A style's statistics (per level, (B, C, 1, 1)) -> (AdaIN targets {level: (mean, std)}
-        at the taps it reads, no modulation): AdaIN in the encoder's own space, whatever alpha."""
-        return {level: (means[level], stds[level]) for level in self.reads}, None
+        at the taps it reads, no modulation): AdaIN in the encoder's own space, whatever alpha.
+        `fade` targets zero at its skips, so mixing by alpha leaves (1 - alpha) x the photo's own."""
+        faded = self.SKIP_TAPS[self.architecture] if self.architecture == "fade" else ()
+        return {level: (torch.zeros_like(means[level]), torch.zeros_like(stds[level])) if level in faded
+                else (means[level], stds[level]) for level in self.reads}, None
 
     def forward(self, feats, modulation=None, regions=None):
         """`feats` are the (stylised) encoder taps [relu1_1, relu2_1, relu3_1, relu4_1].

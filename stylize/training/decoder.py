@@ -70,13 +70,16 @@ def adain_losses(encoder, paint, content, style, gram=False):
     return losses, output
 
 
-def decoded_identity_losses(encoder, paint, images):
-    """identity_losses of the images painted by their own, unstylised taps (strength 0): the photo
-    (or painting) must come back."""
+def decoded_identity_losses(encoder, paint, photos, paintings):
+    """identity_losses of photos painted at strength 0 and of paintings painted in their own style
+    at strength 1: each must come back (for the skip decoder the two are the same; the fade
+    decoder paints a painting by itself from relu4_1 alone)."""
+    images = torch.cat([photos, paintings])
+    alpha = torch.cat([images.new_zeros(len(photos)), images.new_ones(len(paintings))])
     with torch.no_grad():
         own = encoder(images)
         stats = StyleStats.from_pairs(mean_std(t) for t in own)
-    return identity_losses(encoder, paint(own, stats, 0.0), images, own)
+    return identity_losses(encoder, paint(own, stats, alpha), images, own)
 
 
 def learning_rate(cfg, iteration, iterations_before=0):
@@ -182,8 +185,8 @@ class DecoderTrainer(Trainer):
                 # photos and paintings alike must come back; half of each, so that this costs what the
                 # stylised batch costs
                 half = max(1, cfg.batch_size // 2)
-                own = torch.cat([content[:half], style[:half]])
-                losses["id_pixel"], losses["id_feature"] = decoded_identity_losses(self.encoder, self.paint, own)
+                losses["id_pixel"], losses["id_feature"] = decoded_identity_losses(
+                    self.encoder, self.paint, content[:half], style[:half])
         weights = {"content": cfg.content_weight, "style": cfg.style_weight, "gram": cfg.gram_weight,
                    "id_pixel": cfg.identity_pixel_weight, "id_feature": cfg.identity_feature_weight}
         loss = sum(weights[name] * value for name, value in losses.items())

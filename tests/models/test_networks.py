@@ -6,6 +6,8 @@ from conftest import random_decoder
 
 from stylize.errors import StylizeError
 from stylize.models.networks import Decoder, Encoder
+from stylize.models.style_layers import stylize_taps
+from stylize.models.style_transfer import StyleTransferModel
 from stylize.models.weights import (
     IMAGENET_MEAN_BGR,
     NORMALISED_VGG_INDEX,
@@ -77,7 +79,8 @@ def test_decoder_maps_relu4_1_back_to_image_size(encoder):
         assert out.shape == (1, 3, 40, 56)
 
 
-@pytest.mark.parametrize("architecture, reads", [("plain", (3,)), ("skip3", (2, 3)), ("skip", (0, 1, 2, 3))])
+@pytest.mark.parametrize("architecture, reads", [("plain", (3,)), ("skip3", (2, 3)), ("skip", (0, 1, 2, 3)),
+                                                    ("fade", (0, 1, 2, 3))])
 def test_each_architecture_reads_exactly_its_taps(encoder, architecture, reads):
     decoder = random_decoder(architecture)
     assert decoder.reads == reads
@@ -87,6 +90,21 @@ def test_each_architecture_reads_exactly_its_taps(encoder, architecture, reads):
         changed[level] += 1.0
         assert torch.allclose(decoder(taps), decoder(changed)) == (level not in reads), level
 
+
+
+def test_fade_decoder_is_the_plain_one_at_strength_1_and_the_skip_one_given_the_photo_at_0(encoder):
+    """The same weights wired three ways: fade at strength 1 paints from relu4_1 alone; at 0 it is
+    given the photo's own relu1_1-relu3_1, as the skip decoder is; halfway, half of them."""
+    photo, painting = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    models = {name: StyleTransferModel("quality", encoder, random_decoder(name)) for name in ("fade", "plain", "skip")}
+    stats = models["fade"].style_stats(painting)
+    taps = encoder(photo)
+    fade = {alpha: models["fade"].paint(taps, stats, alpha) for alpha in (0.0, 0.5, 1.0)}
+    torch.testing.assert_close(fade[1.0], models["plain"].paint(taps, stats, 1.0))
+    torch.testing.assert_close(fade[0.0], models["skip"].paint(taps, stats, 0.0))
+    halfway = [0.5 * t for t in taps[:3]] + [stylize_taps(taps, list(zip(stats.means, stats.stds)), (3,), 0.5)[3]]
+    torch.testing.assert_close(fade[0.5], random_decoder("fade")(halfway))
+    assert (fade[1.0] - fade[0.0]).abs().mean() > 1e-3
 
 def test_pytorch_adain_decoder_pth_loads(tmp_path):
     g = torch.Generator().manual_seed(0)

@@ -13,13 +13,15 @@ from stylize.cli.main import main
 from stylize.errors import StylizeError
 from stylize.models.networks import Decoder
 from stylize.models.style_layers import mean_std
+from stylize.models.style_stats import StyleStats
 from stylize.models.style_transfer import StyleTransferModel
 from stylize.models.weights import load_decoder, read_metadata
 from stylize.training.config import TrainConfig
 from stylize.training.data import EndlessSampler, ImageFolder
-from stylize.training.decoder import DecoderTrainer, adain_losses, learning_rate
+from stylize.training.decoder import DecoderTrainer, adain_losses, decoded_identity_losses, learning_rate
 from stylize.training.decoder_export import export_decoder as export
 from stylize.training.loop import load_checkpoint, newest_checkpoint
+from stylize.training.losses import identity_losses
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -332,6 +334,26 @@ def test_identity_losses_teach_the_decoder_to_give_an_image_back(folders, tmp_pa
     assert last["losses"]["total"] == pytest.approx(last["losses"]["id_pixel"] + 0.1 * last["losses"]["id_feature"])
     assert pixel_error(last) < 0.7 * pixel_error(first)
 
+
+
+def test_identity_paints_photos_at_strength_0_and_paintings_by_themselves_at_1(folders, encoder):
+    # The fade decoder tells the two apart: a photo at strength 0 gets its own skips, a painting
+    # in its own style at 1 is painted from relu4_1 alone, as the plain decoder paints it.
+    photos, paintings = fixed_batch(folders, n=2)
+    torch.manual_seed(0)
+    fade = Decoder("fade")
+    plain, skip = Decoder("plain"), Decoder("skip")
+    plain.load_state_dict(fade.state_dict()), skip.load_state_dict(fade.state_dict())
+    with torch.no_grad():
+        got = decoded_identity_losses(encoder, StyleTransferModel("quality", encoder, fade).paint, photos, paintings)
+        own_photos, own_paintings = encoder(photos), encoder(paintings)
+        by_itself = StyleTransferModel("quality", encoder, plain).paint(
+            own_paintings, StyleStats.from_pairs(mean_std(t) for t in own_paintings))
+        output = torch.cat([skip(own_photos), by_itself])
+        images = torch.cat([photos, paintings])
+        expected = identity_losses(encoder, output, images, encoder(images))
+    for value, reference in zip(got, expected):
+        torch.testing.assert_close(value, reference)
 
 def test_without_identity_weights_no_identity_loss_is_computed(folders, tmp_path):
     state = train(config(folders, tmp_path / "plain", iters=1))
