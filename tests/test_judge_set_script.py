@@ -10,5 +10,6 @@ def test_the_judge_set_needs_the_held_out_paintings_first(tmp_path):
     result = subprocess.run(["bash", "scripts/build_judge_set.sh", str(tmp_path / "set"), str(tmp_path / "nodata")],
                             cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 2
-    assert result.stderr.strip() == f"build_judge_set: no {tmp_path / 'nodata'}/heldout/style: run scripts/build_dataset.py first"
+    missing = tmp_path / "nodata" / "heldout" / "style"
+    assert result.stderr.strip() == f"build_judge_set: no {missing}: run scripts/build_dataset.py first"
     assert not (tmp_path / "set").exists()
