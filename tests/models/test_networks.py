@@ -91,7 +91,6 @@ def test_each_architecture_reads_exactly_its_taps(encoder, architecture, reads):
         assert torch.allclose(decoder(taps), decoder(changed)) == (level not in reads), level
 
 
-
 def test_fade_decoder_is_the_plain_one_at_strength_1_and_the_skip_one_given_the_photo_at_0(encoder):
     """The same weights wired three ways: fade at strength 1 paints from relu4_1 alone; at 0 it is
     given the photo's own relu1_1-relu3_1, as the skip decoder is; halfway, half of them."""
@@ -105,6 +104,7 @@ def test_fade_decoder_is_the_plain_one_at_strength_1_and_the_skip_one_given_the_
     halfway = [0.5 * t for t in taps[:3]] + [stylize_taps(taps, list(zip(stats.means, stats.stds)), (3,), 0.5)[3]]
     torch.testing.assert_close(fade[0.5], random_decoder("fade")(halfway))
     assert (fade[1.0] - fade[0.0]).abs().mean() > 1e-3
+
 
 def test_pytorch_adain_decoder_pth_loads(tmp_path):
     g = torch.Generator().manual_seed(0)

@@ -335,7 +335,6 @@ def test_identity_losses_teach_the_decoder_to_give_an_image_back(folders, tmp_pa
     assert pixel_error(last) < 0.7 * pixel_error(first)
 
 
-
 def test_identity_paints_photos_at_strength_0_and_paintings_by_themselves_at_1(folders, encoder):
     # The fade decoder tells the two apart: a photo at strength 0 gets its own skips, a painting
     # in its own style at 1 is painted from relu4_1 alone, as the plain decoder paints it.
@@ -343,7 +342,8 @@ def test_identity_paints_photos_at_strength_0_and_paintings_by_themselves_at_1(f
     torch.manual_seed(0)
     fade = Decoder("fade")
     plain, skip = Decoder("plain"), Decoder("skip")
-    plain.load_state_dict(fade.state_dict()), skip.load_state_dict(fade.state_dict())
+    for same_weights in (plain, skip):
+        same_weights.load_state_dict(fade.state_dict())
     with torch.no_grad():
         got = decoded_identity_losses(encoder, StyleTransferModel("quality", encoder, fade).paint, photos, paintings)
         own_photos, own_paintings = encoder(photos), encoder(paintings)
