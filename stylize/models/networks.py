@@ -124,10 +124,13 @@ class Decoder(nn.Sequential):
     SKIP_TAPS = {"plain": (), "skip3": (RELU3_1,), "skip": (RELU3_1, RELU2_1, RELU1_1),
                  "fade": (RELU3_1, RELU2_1, RELU1_1)}
     ARCHITECTURES = tuple(SKIP_TAPS)
+    STYLE_LAYERS = ("adain", "attention")  # what the taps it reads were stylised by in training
 
-    def __init__(self, architecture="plain", shape=VGG19):
+    def __init__(self, architecture="plain", shape=VGG19, style_layer="adain"):
         if architecture not in self.ARCHITECTURES:
             raise ValueError(f"unknown decoder architecture {architecture!r}; expected one of {self.ARCHITECTURES}")
+        if style_layer not in self.STYLE_LAYERS:
+            raise ValueError(f"unknown style layer {style_layer!r}; expected one of {self.STYLE_LAYERS}")
 
         def conv(cin, cout, relu=True):
             layers = [nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, 3)]
@@ -143,7 +146,7 @@ class Decoder(nn.Sequential):
             if block:
                 layers.append(nn.Upsample(scale_factor=2, mode="nearest"))
         super().__init__(*layers)
-        self.architecture, self.shape = architecture, shape
+        self.architecture, self.shape, self.style_layer = architecture, shape, style_layer
 
     @property
     def reads(self):

@@ -99,11 +99,16 @@ def stylize_taps(taps, style_stats, levels, alpha=1.0, content_stats=None, adain
                            content_stats=content_stats[level] if content_stats else None)
         else:
             target = regional_adain(adain, taps[level], style_stats[level], regions)
-        if not full_strength(alpha):  # in the taps' dtype: under autocast they may be bf16, the targets float32
-            tap = taps[level]
-            target = torch.lerp(tap, target.to(tap), alpha.to(tap) if torch.is_tensor(alpha) else alpha)
-        out[level] = target
+        out[level] = mix(taps[level], target, alpha)
     return out
+
+
+def mix(tap, target, alpha):
+    """A stylised tap mixed with the content's own by the strength alpha: 0 = content, 1 = style.
+    In the taps' dtype: under autocast they may be bf16, the targets float32."""
+    if full_strength(alpha):
+        return target
+    return torch.lerp(tap, target.to(tap), alpha.to(tap) if torch.is_tensor(alpha) else alpha)
 
 
 class ConditionalInstanceNorm(nn.Module):

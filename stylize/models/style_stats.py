@@ -1,9 +1,12 @@
 """StyleStats: what a style is to every model, the per-channel mean and std of VGG-19's
-relu1_1..relu4_1 taps of a painting (or a bank's learned pairs), and the two ways to combine
-several: a blend (one style) and a stack (one style per image of a batch)."""
+relu1_1..relu4_1 taps of a painting (or a bank's learned pairs), with, for a model whose style
+layer is attention, the painting's patches (a StyleMemory); and the two ways to combine several:
+a blend (one style) and a stack (one style per image of a batch)."""
 from dataclasses import dataclass
 
 import torch
+
+from stylize.models.attention import StyleMemory
 
 
 @dataclass(frozen=True)
@@ -13,12 +16,13 @@ class StyleStats:
     style per image of a batch."""
     means: tuple
     stds: tuple
+    memory: StyleMemory | None = None  # the painting's patches, for the attention style layer
 
     @classmethod
-    def from_pairs(cls, pairs):
-        """[(mean, std)] per tap -> StyleStats."""
+    def from_pairs(cls, pairs, memory=None):
+        """[(mean, std)] per tap (and a StyleMemory) -> StyleStats."""
         means, stds = zip(*pairs)
-        return cls(tuple(means), tuple(stds))
+        return cls(tuple(means), tuple(stds), memory)
 
     @property
     def rows(self):
@@ -31,24 +35,33 @@ class StyleStats:
     def take(self, rows):
         """The styles at `rows` (a tensor of row indices), stacked in that order."""
         return StyleStats(*(tuple(None if t is None else t[rows.to(t.device)] for t in getattr(self, field))
-                            for field in ("means", "stds")))
+                            for field in ("means", "stds")), None if self.memory is None else self.memory.take(rows))
+
+    def to(self, device):
+        return StyleStats(*(tuple(None if t is None else t.to(device) for t in getattr(self, field))
+                            for field in ("means", "stds")), None if self.memory is None else self.memory.to(device))
 
 
-def _per_tap(styles, combine):
-    """One StyleStats whose tap tensors are combine(the styles' tensors of that tap)."""
+def _per_tap(styles, combine, combine_memories):
+    """One StyleStats whose tap tensors are combine(the styles' tensors of that tap), and whose
+    memory is combine_memories(theirs) when every style has one."""
+    memories = [s.memory for s in styles]
     return StyleStats(*(tuple(None if parts[0] is None else combine(parts)
                               for parts in zip(*(getattr(s, field) for s in styles)))
-                        for field in ("means", "stds")))
+                        for field in ("means", "stds")),
+                      None if None in memories else combine_memories(memories))
 
 
 def blend(styles, weights):
     """One StyleStats from several and their weights (summing to 1). AdaIN is affine in the style
-    statistics, so blending the statistics blends the outputs."""
+    statistics, so blending the statistics blends the outputs; attention matches each place of
+    the photo against all the paintings' patches, each painting's weighted by its weight."""
     if len(styles) == 1:
         return styles[0]
-    return _per_tap(styles, lambda parts: sum(w * p for w, p in zip(weights, parts)))
+    return _per_tap(styles, lambda parts: sum(w * p for w, p in zip(weights, parts)),
+                    lambda memories: StyleMemory.blend(memories, weights))
 
 
 def stack_styles(styles):
     """One StyleStats with a row per style: a batch whose image i takes styles[i]."""
-    return _per_tap(styles, torch.cat)
+    return _per_tap(styles, torch.cat, StyleMemory.stack)

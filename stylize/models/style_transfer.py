@@ -7,14 +7,18 @@ export, the three trainers, StyleAugment and the dataset mode all paint through 
     image = model(content, stats, alpha=0.8)  # (B, 3, H, W), H and W multiples of 8 -> [0, 1]
 
 What the decoder makes of a style is its `condition(means, stds, alpha)`: AdaIN targets at the
-taps it reads, and for the fast model a modulation of its convolutions. The pieces (`encode`,
+taps it reads, and for the fast model a modulation of its convolutions; a decoder trained on the
+attention style layer (its `style_layer`) is given the painting's patches instead
+(stylize/models/attention.py), which the style's StyleStats then carries. The pieces (`encode`,
 `condition`, `stylize`, `decoder`) are public so the engine can put its precision, tiles and
 cache between them without computing anything else.
 """
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
-from stylize.models.style_layers import AdaIN, mean_std, stylize_taps
+from stylize.models.attention import StyleMemory, memory_size, swap_taps
+from stylize.models.style_layers import AdaIN, mean_std, mix, region_owner, stylize_taps
 from stylize.models.style_stats import StyleStats
 
 
@@ -34,6 +38,8 @@ class StyleTransferModel(nn.Module):
         self.encoder, self.decoder = encoder, decoder
         self.style_encoder = encoder if style_encoder is None else style_encoder
         self.style_layer = AdaIN()
+        # the style layer the decoder was trained with: its file says so
+        self.attention = getattr(decoder, "style_layer", "adain") == "attention"
 
     @property
     def reads(self):
@@ -45,15 +51,30 @@ class StyleTransferModel(nn.Module):
         """{VGG-19 level: channels} of the statistics a style must set for this model."""
         return self.decoder.style_widths
 
-    def style_stats(self, image):
-        """(B, 3, H, W) style images in [0, 1] -> their StyleStats (float32)."""
-        return StyleStats.from_pairs(mean_std(tap) for tap in self.style_encoder(image))
+    def style_stats(self, image, pairs=None):
+        """(B, 3, H, W) style images in [0, 1], H and W multiples of 8 -> their StyleStats
+        (float32). pairs: their (mean, std) per tap when already measured (a large image's, over
+        tiles); for an attention model, the memory is read from the image at memory_size."""
+        taps = None
+        if pairs is None:
+            taps = self.style_encoder(image)
+            pairs = [mean_std(tap) for tap in taps]
+        memory = None
+        if self.attention:
+            size = memory_size(*image.shape[-2:])
+            if taps is None or size != tuple(image.shape[-2:]):
+                taps = self.style_encoder(F.interpolate(image, size=size, mode="bilinear", antialias=True))
+            memory = StyleMemory.of(taps, self.reads)
+        return StyleStats.from_pairs(pairs, memory)
 
     def encode(self, content):
         return self.encoder(content)
 
     def condition(self, stats, alpha=1.0):
-        """StyleStats -> (AdaIN targets {level: (mean, std)}, the decoder's modulation or None)."""
+        """StyleStats -> (AdaIN targets {level: (mean, std)}, the decoder's modulation or None);
+        for an attention model, (the painting's StyleMemory, None)."""
+        if self.attention:
+            return stats.memory, None
         return self.decoder.condition(stats.means, stats.stds, alpha)
 
     def stylize(self, taps, conditioned, alpha=1.0, regions=None, content_stats=None):
@@ -61,6 +82,8 @@ class StyleTransferModel(nn.Module):
         decoder's arguments. With regions ((1, K, H, W) masks at the image's size) `conditioned`
         is a list of K, one per style, and each position takes the style whose mask is largest
         there; content_stats: see stylize_taps."""
+        if self.attention:
+            return self._attend(taps, conditioned, alpha, regions, content_stats), None, regions
         if regions is None:
             targets, modulation = conditioned
         else:
@@ -70,6 +93,18 @@ class StyleTransferModel(nn.Module):
                 for i in range(len(conditioned[0][1]))]
         taps = stylize_taps(taps, targets, self.reads, alpha, content_stats, self.style_layer, regions)
         return taps, modulation, regions
+
+    def _attend(self, taps, conditioned, alpha, regions, content_stats):
+        """The attention style layer's taps: each region (if any) matched against its own painting."""
+        if regions is None:
+            swapped = swap_taps(taps, conditioned[0], self.reads, content_stats)
+        else:
+            per_style = [swap_taps(taps, memory, self.reads, content_stats) for memory, _ in conditioned]
+            swapped = list(taps)
+            for level in self.reads:
+                owner = region_owner(regions, taps[level].shape[-2:])[:, None]
+                swapped[level] = sum((owner == k).to(one[level]) * one[level] for k, one in enumerate(per_style))
+        return [mix(tap, swapped[level], alpha) if level in self.reads else tap for level, tap in enumerate(taps)]
 
     def paint(self, taps, stats, alpha=1.0, masks=None):
         """Encoder taps -> the decoder's output (not clamped: training scores it as it is).

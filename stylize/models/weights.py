@@ -129,14 +129,14 @@ def load_decoder(path=None):
     if path.suffix == ".safetensors":
         meta = read_metadata(path)
         state = load_file(str(path))
-        architecture = meta.get("architecture", "plain")
+        architecture, style_layer = meta.get("architecture", "plain"), meta.get("style_layer", "adain")
     else:
         state = load_torch_file(path, "decoder")
-        architecture = "plain"  # pytorch-AdaIN's release
+        architecture, style_layer = "plain", "adain"  # pytorch-AdaIN's release
     if not isinstance(state, dict):
         raise StylizeError(f"decoder file {path} is not a state dict")
     try:
-        decoder = Decoder(architecture)
+        decoder = Decoder(architecture, style_layer=style_layer)
         decoder.load_state_dict({k: v.float() for k, v in state.items()})
     except (RuntimeError, ValueError, AttributeError) as e:
         raise StylizeError(f"decoder file {path} does not fit the AdaIN decoder: "
@@ -148,8 +148,8 @@ def save_decoder(path, decoder, metadata, half=False):
     """Write a decoder as safetensors with a JSON metadata block (architecture, training...)."""
     dtype = torch.float16 if half else torch.float32
     state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in decoder.state_dict().items()}
-    _write_weights(path, state, {"architecture": decoder.architecture, "dtype": str(dtype).replace("torch.", ""),
-                                 **metadata})
+    _write_weights(path, state, {"architecture": decoder.architecture, "style_layer": decoder.style_layer,
+                                 "dtype": str(dtype).replace("torch.", ""), **metadata})
 
 
 def _write_weights(path, state, meta):

@@ -15,7 +15,6 @@ from stylize.errors import StylizeError, check_stop
 from stylize.models.networks import DOWNSCALE
 from stylize.models.registry import model_spec
 from stylize.models.style_layers import EPS
-from stylize.models.style_stats import StyleStats
 from stylize.models.style_transfer import as_alpha
 from stylize.pipelines.tiling import ramp, spans
 
@@ -103,11 +102,12 @@ class Engine:
         should_stop: a callable checked between stages and tiles; a reason it returns ends the
         work with stylize.errors.Cancelled (deadlines, shutdown)."""
         x = pad_to_multiple(style[None].to(self.device))
+        pairs = None
         if x.shape[-1] * x.shape[-2] > self.max_untiled_pixels:
-            return StyleStats.from_pairs(self._whole_image_stats(x, levels=range(4), should_stop=should_stop,
-                                                                 encoder=self.model.style_encoder))
+            pairs = self._whole_image_stats(x, levels=range(4), should_stop=should_stop,
+                                            encoder=self.model.style_encoder)
         with self._autocast():
-            return self.model.style_stats(x.to(memory_format=self.memory_format))
+            return self.model.style_stats(x.to(memory_format=self.memory_format), pairs)
 
     @torch.inference_mode()
     def stylize_tensor(self, content, style, masks=None, alpha=1.0, should_stop=None):
@@ -147,9 +147,8 @@ class Engine:
         last_style, last_alpha, last = self._last_condition
         if style is last_style and not torch.is_tensor(alpha) and alpha == last_alpha:
             return last
-        means, stds = ([None if t is None else t.to(self.device) for t in ts] for ts in (style.means, style.stds))
         with torch.autocast(self.device.type, enabled=False):  # a few small matrix products, kept in float32
-            conditioned = self.model.condition(StyleStats(means, stds), alpha)
+            conditioned = self.model.condition(style.to(self.device), alpha)
         if not torch.is_tensor(alpha):
             self._last_condition = (style, alpha, conditioned)  # one tuple: other threads see all of it or none
         return conditioned
