@@ -22,7 +22,7 @@ from stylize.models.networks import RELU4_1, Decoder
 from stylize.models.style_layers import AdaIN, mean_std
 from stylize.models.style_transfer import StyleTransferModel
 from stylize.models.weights import load_encoder
-from stylize.training.decoder import adain_losses
+from stylize.training.decoder import style_transfer_losses
 
 
 def naive_losses(encoder, decoder, content, style):
@@ -49,7 +49,7 @@ def run(variant, args, content, style, decoder_state):
         losses_fn = naive_losses
     else:
         losses_fn = lambda e, d, c, s: tuple(  # noqa: E731
-            adain_losses(e, StyleTransferModel("quality", e, d).paint, c, s)[0].values())
+            style_transfer_losses(StyleTransferModel("quality", e, d), c, s)[0].values())
     if variant in ("channels_last", "bf16"):
         encoder, decoder = encoder.to(memory_format=torch.channels_last), decoder.to(memory_format=torch.channels_last)
         content, style = content.to(memory_format=torch.channels_last), style.to(memory_format=torch.channels_last)

@@ -15,7 +15,7 @@ def add_training_commands(sub):
     tr = sub.add_parser("train", help="train the decoder", description=(
         "Train the AdaIN decoder. Under torchrun --nproc_per_node N it uses DistributedDataParallel."))
     add_config_arguments(tr, TrainConfig, required=("content_dir", "style_dir"), choices={
-        "architecture": Decoder.ARCHITECTURES, "device": DEVICE_CHOICES}, help={
+        "architecture": Decoder.ARCHITECTURES, "style_layer": Decoder.STYLE_LAYERS, "device": DEVICE_CHOICES}, help={
         "content_dir": "photos (e.g. COCO train2014), read recursively",
         "style_dir": "paintings (e.g. WikiArt), read recursively",
         "out": "checkpoints, samples and TensorBoard logs", "iters": "training iterations",
@@ -33,6 +33,9 @@ def add_training_commands(sub):
         "architecture": "plain (default): the paper's decoder; skip: also fed the AdaIN-aligned relu1_1-relu3_1; "
                         "skip3: also fed relu3_1; fade: also fed the photo's own relu1_1-relu3_1, faded out as the "
                         "strength rises (plain at 1). With --init, the file's architecture unless given",
+        "style_layer": "adain (default): the decoder is fed AdaIN-aligned taps; attention: the painting's patches "
+                       "placed by similarity (stylize/models/attention.py), and the content loss asks for every tap "
+                       "it reads. With --init, the file's unless given",
         "workers": "data loading processes", "threads": "torch CPU threads (0: torch default)",
         "amp": AMP_HELP, "save_every": "checkpoint every N steps",
         "time_limit": "stop (with a checkpoint) after this many seconds of this run; 0: no limit",

@@ -35,6 +35,7 @@ class TrainConfig:
     resume: str | None = None
     init: str | None = None
     architecture: str | None = None  # None: "plain", or the --init file's
+    style_layer: str | None = None  # what the decoder is fed: None: "adain", or the --init file's
     seed: int = 0
     device: str = "auto"
     vgg: str | None = None

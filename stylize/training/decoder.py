@@ -21,8 +21,6 @@ from stylize.errors import StylizeError
 from stylize.files import atomic_write
 from stylize.media.images import to_image
 from stylize.models.networks import RELU4_1, Decoder
-from stylize.models.style_layers import mean_std, stylize_taps
-from stylize.models.style_stats import StyleStats
 from stylize.models.style_transfer import StyleTransferModel
 from stylize.models.weights import load_decoder, load_encoder
 from stylize.training.averaging import WeightAverage
@@ -49,37 +47,43 @@ class Painter(nn.Module):
         return self.model.paint(taps, stats, alpha)
 
 
-def adain_losses(encoder, paint, content, style, gram=False):
+def style_transfer_losses(model, content, style, gram=False, paint=None):
     """({"content", "style"[, "gram"]: losses}, painted images) for one batch of (content, style)
     images: the paper's losses, and with `gram` the Gram-matrix style loss beside them.
-    paint(taps, StyleStats) is the model's (StyleTransferModel.paint, or a Painter under DDP).
+    paint(taps, StyleStats): model.paint unless given (a Painter under DDP).
 
-    Only the pass over the painted output carries gradients; the content and style passes
-    run without autograd.
+    The content target is what the decoder is given: AdaIN's t at relu4_1 (the paper's), or for
+    a decoder of the attention style layer every tap it reads, the painting's patches as they were
+    placed (the decoder must paint what it was handed, not its own marks). Only the pass over the
+    painted output carries gradients.
     """
     with torch.no_grad():
-        style_taps = encoder(style)
-        style_stats = [mean_std(t) for t in style_taps]
-        taps = encoder(content)
-        target = stylize_taps(taps, style_stats, (RELU4_1,))[RELU4_1]
-    output = paint(taps, StyleStats.from_pairs(style_stats))
-    out_taps = encoder(output)
-    losses = dict(zip(("content", "style"), losses_of_taps(out_taps, target, style_stats)))
+        stats = model.style_stats(style)
+        taps = model.encoder(content)
+        targets = model.stylize(taps, model.condition(stats))[0]
+    output = (paint or model.paint)(taps, stats)
+    out_taps = model.encoder(output)
+    style_pairs = list(zip(stats.means, stats.stds))
+    losses = dict(zip(("content", "style"), losses_of_taps(out_taps, targets[RELU4_1], style_pairs)))
+    if model.attention:
+        losses["content"] = sum(F.mse_loss(out_taps[level].float(), targets[level].float()) for level in model.reads)
     if gram:
-        losses["gram"] = gram_loss(out_taps, [gram_matrix(t) for t in style_taps])
+        with torch.no_grad():
+            style_grams = [gram_matrix(t) for t in model.encoder(style)]
+        losses["gram"] = gram_loss(out_taps, style_grams)
     return losses, output
 
 
-def decoded_identity_losses(encoder, paint, photos, paintings):
+def decoded_identity_losses(model, photos, paintings, paint=None):
     """identity_losses of photos painted at strength 0 and of paintings painted in their own style
     at strength 1: each must come back (for the skip decoder the two are the same; the fade
     decoder paints a painting by itself from relu4_1 alone)."""
     images = torch.cat([photos, paintings])
     alpha = torch.cat([images.new_zeros(len(photos)), images.new_ones(len(paintings))])
     with torch.no_grad():
-        own = encoder(images)
-        stats = StyleStats.from_pairs(mean_std(t) for t in own)
-    return identity_losses(encoder, paint(own, stats, alpha), images, own)
+        own = model.encoder(images)
+        stats = model.style_stats(images)
+    return identity_losses(model.encoder, (paint or model.paint)(own, stats, alpha), images, own)
 
 
 def learning_rate(cfg, iteration, iterations_before=0):
@@ -116,20 +120,22 @@ def _sample_grid(content, style, output, path, writer, iteration):
 def _starting_point(cfg, checkpoint):
     """(decoder, history, the commands behind it): a resumed checkpoint's, a warm start's, or fresh."""
     if checkpoint is not None:
-        decoder = Decoder(checkpoint["architecture"])
+        decoder = Decoder(checkpoint["architecture"], style_layer=checkpoint.get("style_layer", "adain"))
         decoder.load_state_dict(checkpoint["decoder"])
         return decoder, checkpoint["history"], commands_of(checkpoint)
     if cfg.init:  # warm start: the iteration count (and so the lr decay) continues from the file's
         decoder = load_decoder(cfg.init)
-        if cfg.architecture and cfg.architecture != decoder.architecture:  # same parameters, other wiring
-            rewired = Decoder(cfg.architecture)
+        wiring = (cfg.architecture or decoder.architecture, cfg.style_layer or decoder.style_layer)
+        if wiring != (decoder.architecture, decoder.style_layer):  # same parameters, other wiring or inputs
+            rewired = Decoder(wiring[0], style_layer=wiring[1])
             rewired.load_state_dict(decoder.state_dict())
             rewired.metadata, decoder = decoder.metadata, rewired
         history = {"iterations_before": decoder.metadata.get("iterations", 0),
                    "seconds_before": decoder.metadata.get("train_seconds", 0.0),
                    "cpu_seconds_before": decoder.metadata.get("train_cpu_seconds", 0.0), "init": cfg.init}
         return decoder, history, commands_of(decoder.metadata)
-    return Decoder(cfg.architecture or "plain"), {"iterations_before": 0, "seconds_before": 0.0}, []
+    return (Decoder(cfg.architecture or "plain", style_layer=cfg.style_layer or "adain"),
+            {"iterations_before": 0, "seconds_before": 0.0}, [])
 
 
 class DecoderTrainer(Trainer):
@@ -150,8 +156,8 @@ class DecoderTrainer(Trainer):
             self.precision.load_state_dict(self.checkpoint["scaler"])
             self.average.load(self.checkpoint.get("average"))  # older checkpoints have none: it starts here
             torch.set_rng_state(self.checkpoint["rng"]["torch"])
-        model = StyleTransferModel("quality", self.encoder, self.decoder)
-        self.paint = DistributedDataParallel(Painter(model)) if self.world > 1 else model.paint
+        self.model = StyleTransferModel("quality", self.encoder, self.decoder)
+        self.paint = DistributedDataParallel(Painter(self.model)) if self.world > 1 else self.model.paint
         self.commands = self.lineage(previous, self.history.get("iterations_before", 0) + self.start)
         load = dict(image_size=cfg.image_size, crop_size=cfg.crop_size, batch_size=cfg.batch_size,
                     workers=cfg.workers, start=self.start, rank=self.rank, world=self.world, source_cap=cfg.source_cap)
@@ -179,14 +185,14 @@ class DecoderTrainer(Trainer):
         with self.precision.autocast():
             # weighted 0 (a decoder trained only to invert VGG-19), they are still measured and sampled
             with torch.set_grad_enabled(bool(cfg.content_weight or cfg.style_weight or cfg.gram_weight)):
-                losses, output = adain_losses(self.encoder, self.paint, content, style,
-                                              gram=bool(cfg.gram_weight))
+                losses, output = style_transfer_losses(self.model, content, style, gram=bool(cfg.gram_weight),
+                                                       paint=self.paint)
             if cfg.identity_pixel_weight or cfg.identity_feature_weight:
                 # photos and paintings alike must come back; half of each, so that this costs what the
                 # stylised batch costs
                 half = max(1, cfg.batch_size // 2)
                 losses["id_pixel"], losses["id_feature"] = decoded_identity_losses(
-                    self.encoder, self.paint, content[:half], style[:half])
+                    self.model, content[:half], style[:half], paint=self.paint)
         weights = {"content": cfg.content_weight, "style": cfg.style_weight, "gram": cfg.gram_weight,
                    "id_pixel": cfg.identity_pixel_weight, "id_feature": cfg.identity_feature_weight}
         loss = sum(weights[name] * value for name, value in losses.items())
@@ -221,6 +227,7 @@ class DecoderTrainer(Trainer):
 
     def state(self, iteration, losses):
         return {"iteration": iteration, "architecture": self.decoder.architecture,
+                "style_layer": self.decoder.style_layer,
                 "decoder": self.decoder.state_dict(), "average": self.average.state(),
                 "optimizer": self.optimizer.state_dict(), "scaler": self.precision.state_dict(),
                 "rng": {"torch": torch.get_rng_state()}, "config": asdict(self.cfg), "commands": self.commands,

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import gradient_image
 
 from stylize.cli.main import main
 from stylize.errors import StylizeError
+from stylize.models.attention import StyleMemory, swap_taps
 from stylize.models.networks import Decoder
 from stylize.models.style_layers import mean_std
 from stylize.models.style_stats import StyleStats
@@ -18,7 +20,7 @@ from stylize.models.style_transfer import StyleTransferModel
 from stylize.models.weights import load_decoder, read_metadata
 from stylize.training.config import TrainConfig
 from stylize.training.data import EndlessSampler, ImageFolder
-from stylize.training.decoder import DecoderTrainer, adain_losses, decoded_identity_losses, learning_rate
+from stylize.training.decoder import DecoderTrainer, decoded_identity_losses, learning_rate, style_transfer_losses
 from stylize.training.decoder_export import export_decoder as export
 from stylize.training.loop import load_checkpoint, newest_checkpoint
 from stylize.training.losses import identity_losses
@@ -30,8 +32,8 @@ def train(cfg, command=""):
     return DecoderTrainer(cfg, command).run()
 
 
-def paint_with(encoder, decoder):
-    return StyleTransferModel("quality", encoder, decoder).paint
+def model_of(encoder, decoder):
+    return StyleTransferModel("quality", encoder, decoder)
 
 
 @pytest.fixture
@@ -259,9 +261,9 @@ def test_a_bf16_autocast_step_scores_like_float32(folders, encoder):
     content, style = fixed_batch(folders)
     decoder = Decoder("skip")
     with torch.no_grad():
-        full = adain_losses(encoder, paint_with(encoder, decoder), content, style, gram=True)
+        full = style_transfer_losses(model_of(encoder, decoder), content, style, gram=True)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            mixed = adain_losses(encoder, paint_with(encoder, decoder), content, style, gram=True)
+            mixed = style_transfer_losses(model_of(encoder, decoder), content, style, gram=True)
     for name, reference in full[0].items():
         assert abs(mixed[0][name].item() - reference.item()) < 0.05 * reference.item()
 
@@ -274,7 +276,7 @@ def test_a_short_amp_warm_start_does_not_raise_the_loss(folders, tmp_path, encod
 
     def score(decoder):
         with torch.no_grad():
-            losses, _ = adain_losses(encoder, paint_with(encoder, decoder), content, style)
+            losses, _ = style_transfer_losses(model_of(encoder, decoder), content, style)
         return losses["content"].item() + 10 * losses["style"].item()
 
     train(config(folders, tmp_path / "more", iters=4, lr=1e-5, warmup=2, amp=True, save_every=4, init=str(shipped)))
@@ -345,7 +347,7 @@ def test_identity_paints_photos_at_strength_0_and_paintings_by_themselves_at_1(f
     for same_weights in (plain, skip):
         same_weights.load_state_dict(fade.state_dict())
     with torch.no_grad():
-        got = decoded_identity_losses(encoder, StyleTransferModel("quality", encoder, fade).paint, photos, paintings)
+        got = decoded_identity_losses(model_of(encoder, fade), photos, paintings)
         own_photos, own_paintings = encoder(photos), encoder(paintings)
         by_itself = StyleTransferModel("quality", encoder, plain).paint(
             own_paintings, StyleStats.from_pairs(mean_std(t) for t in own_paintings))
@@ -385,3 +387,26 @@ def test_the_gram_loss_joins_the_total_when_weighted(folders, tmp_path):
     assert set(losses) == {"content", "style", "gram", "total"}
     assert losses["gram"] > 0
     assert losses["total"] == pytest.approx(losses["content"] + 10 * losses["style"] + 1000 * losses["gram"], rel=1e-5)
+
+
+def test_a_warm_start_onto_the_attention_layer_trains_and_exports_a_decoder_that_uses_it(folders, tmp_path):
+    train(config(folders, tmp_path / "adain", iters=1))
+    export([newest_checkpoint(tmp_path / "adain")], tmp_path / "adain.safetensors")
+    train(config(folders, tmp_path / "attention", iters=2, init=str(tmp_path / "adain.safetensors"),
+                 style_layer="attention"))
+    export([newest_checkpoint(tmp_path / "attention")], tmp_path / "attention.safetensors")
+    meta = read_metadata(tmp_path / "attention.safetensors")
+    assert meta["style_layer"] == "attention" and meta["iterations"] == 3
+    assert meta["model"] == "decoder of the attention style layer (soft patch swap)"
+    assert model_of(None, load_decoder(tmp_path / "attention.safetensors")).attention
+
+
+def test_the_attention_layers_content_loss_asks_for_every_tap_the_decoder_is_handed(folders, encoder):
+    content, style = fixed_batch(folders, n=2)
+    torch.manual_seed(0)
+    decoder = Decoder("skip", style_layer="attention")
+    with torch.no_grad():
+        losses, output = style_transfer_losses(model_of(encoder, decoder), content, style)
+        handed = swap_taps(encoder(content), StyleMemory.of(encoder(style), decoder.reads), decoder.reads)
+        expected = sum(F.mse_loss(got, want) for got, want in zip(encoder(output), handed))
+    torch.testing.assert_close(losses["content"], expected)
