@@ -279,12 +279,13 @@ def main():
         paths = build(model, args)
         probe = paths["stylize"]()
         bank_path = args.bank or (DEFAULT_BANK if DEFAULT_BANK.exists() else None)
-        bank = load_bank(bank_path, probe.decoder) if bank_path else None
+        bank = load_bank(bank_path, probe.model.decoder) if bank_path else None
         device = probe.device
         if model == args.models[0]:
             print(f"device: {device} ({machine(device)}), torch {torch.__version__}")
-        print(f"\nmodel {model}: precision {probe.precision}, decoder {probe.decoder.architecture}, "
-              f"widths {list(probe.decoder.shape.widths)}")
+        print(f"\nmodel {model}: precision {probe.precision}, decoder {probe.model.decoder.architecture} "
+              f"({getattr(probe.model.decoder, 'style_layer', 'adain')}), "
+              f"widths {list(probe.model.decoder.shape.widths)}")
         print(f"{'path':9} {'size':>5} {'enc content':>11} {'enc style':>9} {'decode':>8} {'end to end':>10} "
               f"{'cached style':>12} {'fps':>6} {'peak MB':>8} {'max diff':>8}")
         for size in args.sizes:

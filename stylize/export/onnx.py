@@ -65,6 +65,9 @@ def layout(model):
 def export_onnx(model: StyleTransferModel, out_dir, opset=OPSET):
     """Write style_encoder.onnx, stylizer.onnx and README.md (with a JSON block) into out_dir.
     The model is moved to the CPU in float32 to be traced."""
+    if model.attention:  # its style is the painting's patches, not one row of statistics
+        raise StylizeError(f"ONNX export covers AdaIN models; this {model.name} decoder was trained with the "
+                           "attention style layer")
     try:
         import onnx  # noqa: F401  (torch's exporter writes through it)
     except ImportError:

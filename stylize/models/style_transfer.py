@@ -72,8 +72,9 @@ class StyleTransferModel(nn.Module):
 
     def condition(self, stats, alpha=1.0):
         """StyleStats -> (AdaIN targets {level: (mean, std)}, the decoder's modulation or None);
-        for an attention model, (the painting's StyleMemory, None)."""
-        if self.attention:
+        for an attention model given a painting, (its StyleMemory, None). A bank's styles are
+        statistics without patches: even an attention model takes them through AdaIN."""
+        if self.attention and stats.memory is not None:
             return stats.memory, None
         return self.decoder.condition(stats.means, stats.stds, alpha)
 
@@ -82,7 +83,7 @@ class StyleTransferModel(nn.Module):
         decoder's arguments. With regions ((1, K, H, W) masks at the image's size) `conditioned`
         is a list of K, one per style, and each position takes the style whose mask is largest
         there; content_stats: see stylize_taps."""
-        if self.attention:
+        if isinstance((conditioned if regions is None else conditioned[0])[0], StyleMemory):
             return self._attend(taps, conditioned, alpha, regions, content_stats), None, regions
         if regions is None:
             targets, modulation = conditioned

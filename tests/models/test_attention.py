@@ -3,11 +3,13 @@ import pytest
 import torch
 from conftest import gradient_image, random_decoder
 
+from stylize.errors import StylizeError
+from stylize.export.onnx import export_onnx
 from stylize.media.images import to_tensor
 from stylize.models.attention import StyleMemory, memory_size, swap_taps
 from stylize.models.networks import Decoder
 from stylize.models.registry import model_spec
-from stylize.models.style_stats import blend, stack_styles
+from stylize.models.style_stats import StyleStats, blend, stack_styles
 from stylize.models.style_transfer import StyleTransferModel
 from stylize.models.weights import load_decoder, save_decoder
 
@@ -104,3 +106,21 @@ def test_an_attention_model_paints_blends_stacks_and_regions_like_its_one_style(
         both[:, 1] = 0
         torch.testing.assert_close(model(content, [first, second], masks=both), alone)
         assert (regions - alone)[..., 40:].abs().mean() > 1e-3  # the right half took the second painting
+
+
+def test_a_banks_statistics_reach_an_attention_model_through_adain(attention_model, encoder):
+    content = image(1)
+    with torch.no_grad():
+        stats = attention_model.style_stats(image(2, (40, 32)))
+        learned = StyleStats(stats.means, stats.stds)  # what a bank hands over: statistics, no patches
+        adain = StyleTransferModel("quality", encoder, attention_model.decoder)
+        adain.attention = False
+        torch.testing.assert_close(attention_model(content, learned), adain(content, learned))
+        assert (attention_model(content, stats) - adain(content, learned)).abs().mean() > 1e-3
+
+
+def test_onnx_export_of_an_attention_model_is_a_clear_error(attention_model, tmp_path):
+    with pytest.raises(StylizeError, match="ONNX export covers AdaIN models; this quality decoder was trained "
+                                           "with the attention style layer"):
+        export_onnx(attention_model, tmp_path / "onnx")
+    assert not (tmp_path / "onnx").exists()
