@@ -21,7 +21,8 @@ def wheel(tmp_path_factory):
 
 def test_wheel_holds_the_weights_and_the_page(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    for needed in ("stylize_weights/adain_decoder.safetensors", "stylize_weights/style_bank.safetensors",
+    for needed in ("stylize_weights/adain_decoder.safetensors", "stylize_weights/attention_decoder.safetensors",
+                   "stylize_weights/style_bank.safetensors",
                    "stylize_weights/fast.safetensors", "stylize/api/static/examples/gorilla.jpg",
                    "stylize_weights/README.md", "stylize/api/static/index.html", "stylize/api/static/app.js",
                    "stylize/api/static/vendor/onnxruntime-web/ort-wasm-simd-threaded.wasm",

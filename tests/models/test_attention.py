@@ -11,7 +11,7 @@ from stylize.models.networks import Decoder
 from stylize.models.registry import model_spec
 from stylize.models.style_stats import StyleStats, blend, stack_styles
 from stylize.models.style_transfer import StyleTransferModel
-from stylize.models.weights import load_decoder, save_decoder
+from stylize.models.weights import WEIGHTS_DIR, load_decoder, save_decoder
 
 LEVELS = (0, 1, 2, 3)
 
@@ -124,3 +124,8 @@ def test_onnx_export_of_an_attention_model_is_a_clear_error(attention_model, tmp
                                            "with the attention style layer"):
         export_onnx(attention_model, tmp_path / "onnx")
     assert not (tmp_path / "onnx").exists()
+
+
+def test_the_shipped_attention_decoder_says_it_was_trained_on_the_attention_layer():
+    decoder = load_decoder(WEIGHTS_DIR / "attention_decoder.safetensors")
+    assert (decoder.style_layer, decoder.architecture, decoder.metadata["iterations"]) == ("attention", "skip", 14128)
