@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from stylize.models.networks import RELU3_1
-from stylize.models.style_layers import EPS
+from stylize.models.style_layers import mean_std
 
 TEMPERATURE = 0.05  # softmax temperature on cosine similarities: lower copies single patches
 MAX_POSITIONS = 4096  # the painting is matched on at most ~64x64 relu3_1 positions (time and memory grow with it)
@@ -37,11 +37,7 @@ def memory_size(height, width):
 def _keys(tap, stats=None):
     """(B, C, h, w) -> (B, h*w, C) unit vectors of the instance-normalised features; `stats`
     (mean, std) replaces the tap's own (a tile of a large photo uses the whole photo's)."""
-    if stats is None:
-        mean = tap.mean(dim=(2, 3), keepdim=True)
-        std = (tap.var(dim=(2, 3), keepdim=True, unbiased=False) + EPS).sqrt()
-    else:
-        mean, std = stats
+    mean, std = mean_std(tap) if stats is None else stats
     return F.normalize(((tap - mean) / std).flatten(2).transpose(1, 2), dim=2)
 
 
