@@ -7,6 +7,8 @@ by the cosine similarity of instance-normalised relu3_1 (relu4_1 for relu4_1), a
 painting's positions, and its tap becomes the softmax-weighted average of the painting's patches
 of that tap: the painting's palette and brushwork, placed where the photo's structure asks for
 them. At the finer taps a match carries the whole patch under it (4x4 at relu1_1, 2x2 at relu2_1).
+A match also weighs local colour and tone (relu1_1 averaged over the key's place, ranked within
+its own image), so the photo's dark masses take the painting's dark passages, its light the light.
 """
 import math
 from dataclasses import dataclass
@@ -14,11 +16,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from stylize.models.networks import RELU3_1
+from stylize.models.networks import RELU1_1, RELU3_1
 from stylize.models.style_layers import mean_std
 
 TEMPERATURE = 0.05  # softmax temperature on cosine similarities: lower copies single patches
 MAX_POSITIONS = 4096  # the painting is matched on at most ~64x64 relu3_1 positions (time and memory grow with it)
+GUIDE_WEIGHT = 1.0  # local colour and tone against the features' pattern in a match (0: pattern only)
 QUERY_CHUNK = 4096  # photo positions matched at once: bounds the similarity matrix's memory
 
 
@@ -34,11 +37,30 @@ def memory_size(height, width):
     return max(8, int(height * scale) // 8 * 8), max(8, int(width * scale) // 8 * 8)
 
 
-def _keys(tap, stats=None):
+def guide_name(level):
+    """The key of the guide at `level` among a photo's whole-image statistics (tiles)."""
+    return ("guide", level)
+
+
+def guides(taps, levels):
+    """{guide_name(k): relu1_1 averaged over each position of key level k} for the key levels of
+    `levels`: the local colour and tone a match weighs beside the features' pattern."""
+    return {guide_name(k): F.avg_pool2d(taps[RELU1_1].float(), 2 ** k) for k in {key_level(level) for level in levels}}
+
+
+def _unit(tap, stats=None):
     """(B, C, h, w) -> (B, h*w, C) unit vectors of the instance-normalised features; `stats`
     (mean, std) replaces the tap's own (a tile of a large photo uses the whole photo's)."""
     mean, std = mean_std(tap) if stats is None else stats
     return F.normalize(((tap - mean) / std).flatten(2).transpose(1, 2), dim=2)
+
+
+def _keys(taps, level, stats=None):
+    """(B, h*w, C + 64) unit keys at key level `level`: the instance-normalised pattern and,
+    weighted by GUIDE_WEIGHT, the guide. stats: whole-image (mean, std) by level and guide_name."""
+    pattern = _unit(taps[level].float(), stats[level] if stats else None)
+    tone = _unit(guides(taps, (level,))[guide_name(level)], stats[guide_name(level)] if stats else None)
+    return F.normalize(torch.cat([pattern, GUIDE_WEIGHT * tone], dim=2), dim=2)
 
 
 def _patches(tap, factor):
@@ -59,7 +81,7 @@ class StyleMemory:
     def of(cls, style_taps, levels):
         """The memory of a painting's encoder taps (of an image whose sides are multiples of 8,
         see memory_size) for the stylised `levels`."""
-        keys = {k: _keys(style_taps[k].float()) for k in {key_level(level) for level in levels}}
+        keys = {k: _keys(style_taps, k) for k in {key_level(level) for level in levels}}
         values = {level: _patches(style_taps[level].float(), 2 ** (key_level(level) - level)) for level in levels}
         return cls(keys, values, {k: key.new_zeros(key.shape[:2]) for k, key in keys.items()})
 
@@ -101,12 +123,12 @@ class StyleMemory:
 
 def swap_taps(content_taps, memory, levels, content_stats=None, temperature=TEMPERATURE):
     """Encoder taps with each of `levels` replaced by the painting's patches, matched per
-    position. content_stats: (mean, std) per level to normalise the photo's keys with instead of
-    the taps' own (a tile of a large photo uses the whole photo's)."""
+    position. content_stats: (mean, std) by level and guide_name to normalise the photo's keys
+    with instead of the taps' own (a tile of a large photo uses the whole photo's)."""
     out = list(content_taps)
     for k in sorted({key_level(level) for level in levels}):
-        tap = content_taps[k].float()
-        queries = _keys(tap, content_stats[k] if content_stats else None)
+        tap = content_taps[k]
+        queries = _keys(content_taps, k, content_stats)
         keys, prior = memory.keys[k].to(queries), memory.prior[k].to(queries)
         weights = [torch.softmax(torch.baddbmm(prior[:, None, :], q, keys.transpose(1, 2), alpha=1 / temperature),
                                  dim=2) for q in queries.split(QUERY_CHUNK, dim=1)]

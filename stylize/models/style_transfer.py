@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from stylize.models.attention import StyleMemory, memory_size, swap_taps
+from stylize.models.attention import StyleMemory, guides, memory_size, swap_taps
 from stylize.models.style_layers import AdaIN, mean_std, mix, region_owner, stylize_taps
 from stylize.models.style_stats import StyleStats
 
@@ -66,6 +66,11 @@ class StyleTransferModel(nn.Module):
                 taps = self.style_encoder(F.interpolate(image, size=size, mode="bilinear", antialias=True))
             memory = StyleMemory.of(taps, self.reads)
         return StyleStats.from_pairs(pairs, memory)
+
+    def guides(self, taps):
+        """{name: feature} of a photo's taps that an attention model's keys also normalise (see
+        attention.guides), measured over the whole of a tiled photo; none for AdaIN."""
+        return guides(taps, self.reads) if self.attention else {}
 
     def encode(self, content):
         return self.encoder(content)

@@ -104,8 +104,9 @@ class Engine:
         x = pad_to_multiple(style[None].to(self.device))
         pairs = None
         if x.shape[-1] * x.shape[-2] > self.max_untiled_pixels:
-            pairs = self._whole_image_stats(x, levels=range(4), should_stop=should_stop,
+            stats = self._whole_image_stats(x, levels=range(4), should_stop=should_stop,
                                             encoder=self.model.style_encoder)
+            pairs = [stats[level] for level in range(4)]
         with self._autocast():
             return self.model.style_stats(x.to(memory_format=self.memory_format), pairs)
 
@@ -172,25 +173,29 @@ class Engine:
                 yield r, c, x[..., r.start:r.end, c.start:c.end]
 
     def _whole_image_stats(self, x, levels=None, should_stop=None, encoder=None):
-        """Per-level mean/std of the whole image's taps (content encoder's, or `encoder`'s),
-        summed over the tiles' cores (float64)."""
+        """Mean/std of the whole image's taps per level (content encoder's, or `encoder`'s), and,
+        for the content of an attention model, of its keys' guides; summed over the tiles' cores
+        (float64)."""
         levels = self.model.reads if levels is None else levels
         sums, squares, count = {}, {}, {}
         for r, c, tile in self._tiles(x):
             check_stop(should_stop)
             taps = self.encode(tile, encoder)
-            for level in levels:
-                scale = 2 ** level
-                core = taps[level][..., (r.core_start - r.start) // scale:(r.core_end - r.start) // scale,
-                                   (c.core_start - c.start) // scale:(c.core_end - c.start) // scale].double()
-                sums[level] = sums.get(level, 0) + core.sum(dim=(2, 3), keepdim=True)
-                squares[level] = squares.get(level, 0) + (core ** 2).sum(dim=(2, 3), keepdim=True)
-                count[level] = count.get(level, 0) + core.shape[-1] * core.shape[-2]
-        stats = [None] * 4
-        for level in levels:
-            mean = sums[level] / count[level]
-            var = (squares[level] / count[level] - mean ** 2).clamp_min(0)
-            stats[level] = (mean.float(), (var + EPS).sqrt().float())
+            features = {level: taps[level] for level in levels}
+            if encoder is None:
+                features.update(self.model.guides(taps))
+            for name, feature in features.items():
+                scale = tile.shape[-1] // feature.shape[-1]
+                core = feature[..., (r.core_start - r.start) // scale:(r.core_end - r.start) // scale,
+                               (c.core_start - c.start) // scale:(c.core_end - c.start) // scale].double()
+                sums[name] = sums.get(name, 0) + core.sum(dim=(2, 3), keepdim=True)
+                squares[name] = squares.get(name, 0) + (core ** 2).sum(dim=(2, 3), keepdim=True)
+                count[name] = count.get(name, 0) + core.shape[-1] * core.shape[-2]
+        stats = {}
+        for name in sums:
+            mean = sums[name] / count[name]
+            var = (squares[name] / count[name] - mean ** 2).clamp_min(0)
+            stats[name] = (mean.float(), (var + EPS).sqrt().float())
         return stats
 
     def _stylize_tiled(self, x, style, alpha, should_stop=None):

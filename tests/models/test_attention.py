@@ -35,6 +35,26 @@ def test_a_painting_matched_against_itself_sharply_gets_its_own_taps_back(encode
         torch.testing.assert_close(swapped[level], taps[level], atol=1e-4, rtol=1e-4)
 
 
+def test_a_place_takes_patches_of_the_paintings_tone_there():
+    """Where the pattern says nothing, the guide decides: the photo's dark half takes the
+    painting's dark half, its light half the light."""
+    torch.manual_seed(0)
+
+    def taps(flip):
+        tone = torch.zeros(1, 64, 32, 32)
+        tone[..., 16:] = 1.0  # relu1_1: the right half light
+        tone = tone.flip(-1) if flip else tone
+        return [tone + 0.01 * torch.randn_like(tone)] + [torch.randn(1, c, 32 // 2 ** k, 32 // 2 ** k)
+                                                          for k, c in ((1, 128), (2, 256), (3, 512))]
+
+    photo, painting = taps(flip=False), taps(flip=True)  # the painting's light half is on the left
+    swapped = swap_taps(photo, StyleMemory.of(painting, LEVELS), LEVELS)
+    light, dark = painting[2][..., :4].mean(dim=(2, 3)), painting[2][..., 4:].mean(dim=(2, 3))
+    apart = (light - dark).abs().mean()
+    assert (swapped[2][..., 4:].mean(dim=(2, 3)) - light).abs().mean() < 0.1 * apart
+    assert (swapped[2][..., :4].mean(dim=(2, 3)) - dark).abs().mean() < 0.1 * apart
+
+
 def test_each_place_takes_a_weighted_average_of_the_paintings_patches(encoder):
     with torch.no_grad():
         photo, painting = encoder(image(1)), encoder(image(2, (40, 32)))
@@ -85,7 +105,7 @@ def test_an_attention_model_carries_the_paintings_patches_and_mixes_by_strength(
     model, content = attention_model, image(1)
     with torch.no_grad():
         stats = model.style_stats(image(2, (40, 32)))
-        assert set(stats.memory.values) == set(model.reads) and stats.memory.keys[2].shape == (1, 80, 256)
+        assert set(stats.memory.values) == set(model.reads) and stats.memory.keys[2].shape == (1, 80, 256 + 64)
         own = model.decoder(model.encoder(content)).clamp(0, 1)
         torch.testing.assert_close(model(content, stats, alpha=0.0), own)
         styled, half = model(content, stats), model(content, stats, alpha=0.5)

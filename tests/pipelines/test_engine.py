@@ -5,6 +5,7 @@ from PIL import Image
 
 from stylize.errors import StylizeError
 from stylize.media.images import to_tensor
+from stylize.models.attention import guide_name
 from stylize.models.style_layers import mean_std
 from stylize.models.style_stats import blend, stack_styles
 from stylize.pipelines.color import match_color
@@ -134,12 +135,32 @@ def test_tiled_stylisation_matches_the_whole_image(encoder):
     style = stats(whole, 2)
     x = content[None]
     exact = [mean_std(t) for t in whole.encode(x)]
-    for (mean, std), (t_mean, t_std) in zip(exact, tiled._whole_image_stats(x, levels=range(4))):
+    measured = tiled._whole_image_stats(x, levels=range(4))
+    for level, (mean, std) in enumerate(exact):
+        t_mean, t_std = measured[level]
         # Only positions near tile borders see different padding: the statistics agree to ~1%.
         assert (t_mean - mean).abs().mean() < 0.02 * mean.abs().mean()
         assert (t_std - std).abs().mean() < 0.02 * std.abs().mean()
     a, b = whole.stylize_tensor(content, style), tiled.stylize_tensor(content, style)
     assert a.shape == b.shape == (3, 128, 160)
+    assert (a - b).abs().mean() < 0.02
+
+
+def test_a_tiled_attention_model_normalises_its_keys_with_the_whole_images_guides(encoder):
+    decoder = random_decoder("skip")
+    decoder.style_layer = "attention"
+    whole = engine_with(decoder, encoder)
+    tiled = engine_with(decoder, encoder, max_untiled_pixels=0, tile=64, overlap=32)
+    content = to_tensor(gradient_image((160, 128), 1))
+    style = stats(whole, 2)
+    measured = tiled._whole_image_stats(content[None])
+    exact = whole.model.guides(whole.encode(content[None]))
+    assert set(exact) == {guide_name(2), guide_name(3)} and set(exact) < set(measured)
+    for name, guide in exact.items():
+        mean, std = mean_std(guide)
+        assert (measured[name][0] - mean).abs().mean() < 0.02 * mean.abs().mean()
+        assert (measured[name][1] - std).abs().mean() < 0.05 * std.abs().mean()
+    a, b = whole.stylize_tensor(content, style), tiled.stylize_tensor(content, style)
     assert (a - b).abs().mean() < 0.02
 
 
