@@ -6,12 +6,13 @@
 #   [MODEL=fast] scripts/train_gpu.sh [PACKED_DATA] [OUT_DIR]  # there: needs the package's requirements
 #
 # PACKED_DATA defaults to data-256; OUT_DIR (default $OUT, the device tool's return folder, else
-# runs/gpu) gets the model's file (adain_decoder.safetensors or fast.safetensors), the run's last
+# runs/gpu) gets the model's file (attention_decoder.safetensors or fast.safetensors), the run's last
 # checkpoint and its logs. Both recipes use the paper's 256 px crops, a batch of 64 that fills a
 # large card, channels_last, 8 decoding workers, and a clean stop with a checkpoint after 8
 # minutes (TIME_LIMIT) of steps.
-#   MODEL=quality (default): style weight 25 and the identity losses (photos at strength 0 and
-#     paintings as their own style must come back: pixel L1 x 50, VGG-19 x 1) of the CPU run, lr 2e-4
+#   MODEL=quality (default): the attention decoder with style weight 5 and the identity losses
+#     (photos at strength 0 and paintings as their own style must come back: pixel L1 x 50, VGG-19
+#     x 1) of the CPU run, lr 2e-4
 #     ramped over 100 steps (the exported file holds no Adam moments), fp16 autocast with a gradient
 #     scaler (AMP).
 #   MODEL=fast: the teacher pool (POOL pairs, default 8192) painted by the shipped quality model
@@ -35,9 +36,10 @@ steps=${ITERS:-1000000}
 mkdir -p "$out"
 case "$model" in
   quality)
-    file=adain_decoder.safetensors export=(--half)
-    "$python" -m stylize.cli.main train "${common[@]}" --iters "$steps" --init weights/adain_decoder.safetensors \
-        --architecture skip ${AMP---amp} --style-weight "${STYLE_WEIGHT:-25}" --lr 2e-4 --warmup 100 --sample-every 500 \
+    file=attention_decoder.safetensors export=(--half)
+    "$python" -m stylize.cli.main train "${common[@]}" --iters "$steps" --init weights/attention_decoder.safetensors \
+        --architecture skip --style-layer attention ${AMP---amp} --style-weight "${STYLE_WEIGHT:-5}" --lr 2e-4 \
+        --warmup 100 --sample-every 500 \
         --identity-pixel-weight "${ID_PIXEL:-50}" --identity-feature-weight "${ID_FEATURE:-1}" ;;
   fast)
     file=fast.safetensors export=()

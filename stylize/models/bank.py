@@ -5,12 +5,16 @@ instance norm normalises the content taps and applies (gamma_k, beta_k), which i
 with std gamma_k and mean beta_k. So a new style starts from its painting's AdaIN statistics
 (an untrained bank equals AdaIN) and training only refines those numbers. Inference needs no
 style image and no style encoder pass. A one-style bank is the IN model (Ulyanov et al.).
+
+A bank also keeps each style's painting (a JPEG of shorter side PAINTING_SIDE): a model whose
+style layer is attention takes its patches from it, since statistics carry no patches.
 """
 import io
 import json
 
 import torch
 import torch.nn as nn
+from PIL import Image
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
@@ -21,6 +25,7 @@ from stylize.models.style_stats import StyleStats
 from stylize.models.weights import WEIGHTS_DIR
 
 THUMBNAIL_SIDE = 128
+PAINTING_SIDE = 384  # above what an attention memory reads (memory_size: ~256 x 256)
 DEFAULT_BANK = WEIGHTS_DIR / "style_bank.safetensors"
 METADATA_KEY = "stylize_bank"
 
@@ -28,7 +33,7 @@ METADATA_KEY = "stylize_bank"
 class StyleBank(nn.Module):
     """Named styles; `layers[str(level)]` is the conditional IN of tap `level` (0 = relu1_1)."""
 
-    def __init__(self, names, channels, thumbnails=None):
+    def __init__(self, names, channels, thumbnails=None, paintings=None):
         super().__init__()
         if len(set(names)) != len(names):
             raise StylizeError(f"style names in a bank must be unique, got {names}")
@@ -36,6 +41,7 @@ class StyleBank(nn.Module):
         self.layers = nn.ModuleDict({str(level): ConditionalInstanceNorm(c, len(names))
                                      for level, c in channels.items()})
         self.thumbnails = list(thumbnails or [b""] * len(names))
+        self.paintings = list(paintings or [b""] * len(names))  # b"": not kept (banks before 2026-12-06)
         self.metadata, self.path = {}, "(not saved)"
 
     @property
@@ -43,15 +49,20 @@ class StyleBank(nn.Module):
         return sorted(int(level) for level in self.layers)
 
     @property
+    def keeps_paintings(self):
+        """Whether every style's painting is kept (attention models paint from them)."""
+        return all(self.paintings)
+
+    @property
     def channels(self):
         """{level: channels} of the taps the bank sets."""
         return {level: self.layers[str(level)].weight.shape[1] for level in self.levels}
 
     @classmethod
-    def from_stats(cls, names, stats, levels, thumbnails=None):
+    def from_stats(cls, names, stats, levels, thumbnails=None, paintings=None):
         """A bank whose style k is AdaIN with stats[k] (StyleStats) at `levels`."""
         channels = {level: stats[0].means[level].shape[1] for level in levels}
-        bank = cls(names, channels, thumbnails)
+        bank = cls(names, channels, thumbnails, paintings)
         with torch.no_grad():
             for level in levels:
                 layer = bank.layers[str(level)]
@@ -61,7 +72,8 @@ class StyleBank(nn.Module):
 
     def joined(self, other):
         """A new bank: this bank's styles, then `other`'s (both must set the same taps)."""
-        bank = StyleBank(self.names + other.names, self.channels, self.thumbnails + other.thumbnails)
+        bank = StyleBank(self.names + other.names, self.channels, self.thumbnails + other.thumbnails,
+                         self.paintings + other.paintings)
         with torch.no_grad():
             for key, layer in bank.layers.items():
                 layer.weight.copy_(torch.cat([self.layers[key].weight, other.layers[key].weight.to(layer.weight)]))
@@ -97,20 +109,31 @@ class StyleBank(nn.Module):
         return StyleStats(tuple(means), tuple(stds))
 
 
+def _jpeg(img, quality):
+    buf = io.BytesIO()
+    img.convert("RGB").save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
 def thumbnail(img):
     """A small JPEG of a style image, stored in the bank for listings."""
     img = img.copy()
     img.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
-    buf = io.BytesIO()
-    img.save(buf, format="JPEG", quality=85)
-    return buf.getvalue()
+    return _jpeg(img, 85)
+
+
+def painting(img):
+    """A style image as the bank keeps it for attention models: shorter side at most PAINTING_SIDE."""
+    scale = min(1.0, PAINTING_SIDE / min(img.size))
+    return _jpeg(img.resize((round(img.width * scale), round(img.height * scale)), Image.LANCZOS), 92)
 
 
 def save_bank(path, bank, metadata=None):
     state = {k: v.detach().cpu().contiguous() for k, v in bank.state_dict().items()}
-    for i, data in enumerate(bank.thumbnails):
-        state[f"thumbnail.{i}"] = (torch.frombuffer(bytearray(data), dtype=torch.uint8) if data
-                                   else torch.zeros(0, dtype=torch.uint8))
+    for kind, images in (("thumbnail", bank.thumbnails), ("painting", bank.paintings)):
+        for i, data in enumerate(images):
+            state[f"{kind}.{i}"] = (torch.frombuffer(bytearray(data), dtype=torch.uint8) if data
+                                    else torch.zeros(0, dtype=torch.uint8))
     meta = {**bank.metadata, **(metadata or {}), "names": bank.names, "levels": bank.levels}
     atomic_write(path, lambda tmp: save_file(state, tmp, metadata={METADATA_KEY: json.dumps(meta)}))
 
@@ -129,8 +152,10 @@ def load_bank(path, decoder=None):
         raise StylizeError(f"{path} is a safetensors file but not a style bank (no bank metadata)")
     try:
         channels = {level: state[f"layers.{level}.weight"].shape[1] for level in meta["levels"]}
-        bank = StyleBank(meta["names"], channels, [state.pop(f"thumbnail.{i}").numpy().tobytes()
-                                                   for i in range(len(meta["names"]))])
+        count = range(len(meta["names"]))
+        paintings = [state.pop(f"painting.{i}", torch.zeros(0, dtype=torch.uint8)).numpy().tobytes() for i in count]
+        bank = StyleBank(meta["names"], channels, [state.pop(f"thumbnail.{i}").numpy().tobytes() for i in count],
+                         paintings)
         bank.load_state_dict(state)
     except KeyError as e:
         raise StylizeError(f"style bank {path} is incomplete: tensor {e.args[0]!r} is missing") from None

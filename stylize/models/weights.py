@@ -29,7 +29,7 @@ TAP_MEANS = {"conv1_1": 21.0, "conv2_1": 105.0, "conv3_1": 94.0, "conv4_1": 373.
 NORMALISED_VGG_INDEX = {"preprocess": 0, "conv1_1": 2, "conv1_2": 5, "conv2_1": 9, "conv2_2": 12,
                         "conv3_1": 16, "conv3_2": 19, "conv3_3": 22, "conv3_4": 25, "conv4_1": 29}
 WEIGHTS_DIR = Path(str(importlib.resources.files("stylize_weights")))  # the repository's weights/ folder
-DEFAULT_DECODER = WEIGHTS_DIR / "adain_decoder.safetensors"
+DEFAULT_DECODER = WEIGHTS_DIR / "attention_decoder.safetensors"
 DEFAULT_FAST = WEIGHTS_DIR / "fast.safetensors"
 METADATA_KEY = "stylize"
 

@@ -50,12 +50,19 @@ def combine(request, group):
 
 def resolve_styles(stylizer, request, bank=None, cache=None, should_stop=None):
     """The style of each style key of a checked request, as StyleStats (a list of one per mask
-    with masks): a bank blend's, or its style images' combined. A colour-preserving request's
+    with masks): a bank blend's (for an attention model, its styles' kept paintings blended), or its
+    style images' combined. A colour-preserving request's
     styles depend on each content image: see `colour_preserved`."""
     if request.blend is not None:
         if bank is None:
             raise StylizeError("no style bank is loaded; send a style image instead")
-        return [bank.style_stats(bank.blend_weights(request.blend))]
+        weights = bank.blend_weights(request.blend)
+        if stylizer.engine.model.attention and bank.keeps_paintings:  # patches come from paintings, not numbers
+            used = [i for i, weight in enumerate(weights.tolist()) if weight > 0]
+            paintings = [_style_stats(stylizer, request, (bank.paintings[i], f"bank style {bank.names[i]}"), cache,
+                                      should_stop) for i in used]
+            return [blend(paintings, [weights[i].item() / weights[used].sum().item() for i in used])]
+        return [bank.style_stats(weights)]
     stats = [_style_stats(stylizer, request, item, cache, should_stop) for item in request.styles]
     return [combine(request, group) for group in _by_key(request, stats)]
 

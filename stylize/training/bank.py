@@ -14,7 +14,7 @@ import torch
 from stylize.device import pick_device
 from stylize.errors import StylizeError
 from stylize.media.images import list_images, open_image, prepare, to_tensor
-from stylize.models.bank import StyleBank, load_bank, save_bank, thumbnail
+from stylize.models.bank import StyleBank, load_bank, painting, save_bank, thumbnail
 from stylize.models.networks import RELU4_1
 from stylize.models.style_layers import mean_std, stylize_taps
 from stylize.models.style_stats import StyleStats
@@ -45,8 +45,9 @@ def style_files(specs):
 
 
 def style_targets(encoder, files, size, device):
-    """(names, StyleStats, thumbnails) of the paintings: the targets of the style loss."""
-    names, stats, thumbs = [], [], []
+    """(names, StyleStats, (thumbnails, paintings)) of the paintings: the targets of the style
+    loss, and the images the bank keeps of them."""
+    names, stats, thumbs, kept = [], [], [], []
     for path in files:
         img = open_image(path)
         with torch.no_grad():
@@ -54,7 +55,8 @@ def style_targets(encoder, files, size, device):
         names.append(path.stem)
         stats.append(StyleStats.from_pairs(mean_std(t) for t in taps))
         thumbs.append(thumbnail(img))
-    return names, stats, thumbs
+        kept.append(painting(img))
+    return names, stats, (thumbs, kept)
 
 
 def per_tap(stats, picks):
@@ -84,12 +86,12 @@ class BankTrainer(Trainer):
         decoder = load_decoder(cfg.decoder).to(device).train(cfg.finetune_decoder)
         decoder.requires_grad_(cfg.finetune_decoder)
         self.model = StyleTransferModel("quality", encoder, decoder)
-        self.names, self.stats, thumbs = style_targets(encoder, style_files(cfg.styles), cfg.style_size, device)
+        self.names, self.stats, images = style_targets(encoder, style_files(cfg.styles), cfg.style_size, device)
         self.base = load_bank(cfg.base, decoder) if cfg.base else None
         base_names = self.base.names if self.base else []
         if clash := sorted(set(self.names) & set(base_names)):
             raise StylizeError(f"styles already in the base bank: {', '.join(clash)}; rename the files")
-        new = StyleBank.from_stats(self.names, self.stats, list(decoder.reads), thumbs)
+        new = StyleBank.from_stats(self.names, self.stats, list(decoder.reads), *images)
         self.bank = (self.base.joined(new) if self.base else new).to(device)
         self.first = len(base_names)
         # Base styles stay bit-identical: their rows get zero gradient, so Adam never moves them.

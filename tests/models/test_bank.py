@@ -12,7 +12,7 @@ from stylize.api.settings import Settings
 from stylize.cli.main import main
 from stylize.errors import StylizeError
 from stylize.media.images import to_tensor
-from stylize.models.bank import StyleBank, load_bank, save_bank, thumbnail
+from stylize.models.bank import StyleBank, load_bank, painting, save_bank, thumbnail
 from stylize.models.style_layers import EPS, stylize_taps
 from stylize.models.weights import load_decoder, load_fast
 from stylize.pipelines.request import parse_blend
@@ -109,6 +109,19 @@ def test_save_and_load_round_trip_with_thumbnails(bank, tmp_path):
     assert max(Image.open(io.BytesIO(loaded.thumbnails[1])).size) <= 128
     for key, value in bank.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value)
+    assert not loaded.keeps_paintings  # made without its paintings
+
+
+def test_a_bank_keeps_its_paintings_at_the_side_attention_reads(bank, tmp_path):
+    bank, stats = bank
+    big = [gradient_image((900, 600), s) for s in (2, 3, 4)]
+    kept = StyleBank.from_stats(bank.names, stats, range(4), bank.thumbnails, [painting(p) for p in big])
+    save_bank(tmp_path / "b.safetensors", kept)
+    loaded = load_bank(tmp_path / "b.safetensors")
+    assert loaded.keeps_paintings and loaded.paintings == kept.paintings
+    assert Image.open(io.BytesIO(loaded.paintings[0])).size == (576, 384)
+    other = StyleBank.from_stats(["more"], stats[:1], range(4), paintings=[b"jpeg"])
+    assert loaded.joined(other).paintings == kept.paintings + [b"jpeg"]
 
 
 def test_bank_that_does_not_match_the_decoder(skip_engine, fast_file, tmp_path):

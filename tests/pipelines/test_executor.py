@@ -1,11 +1,14 @@
 """The executor: a checked request's styles resolved once, always as StyleStats; colour
 preservation as its own per-content step; uploads and plans painted with them."""
+import io
+
 import pytest
 import torch
 from conftest import gradient_image
 from PIL import Image
 
 from stylize.media.images import open_image, to_tensor
+from stylize.models.bank import StyleBank, painting
 from stylize.models.style_stats import StyleStats, blend
 from stylize.pipelines.color import match_color
 from stylize.pipelines.executor import colour_preserved, frame_style, resolve_styles, stylize_upload
@@ -78,3 +81,25 @@ def test_colour_preservation_encodes_the_style_with_the_contents_colours(stylize
     torch.testing.assert_close(to_tensor(kept), stylizer.engine.stylize_tensor(to_tensor(content), expected),
                                atol=1 / 255, rtol=0)
     assert kept.tobytes() != plain.tobytes()
+
+
+def test_an_attention_model_paints_a_bank_style_from_its_kept_painting(stylizer, files):
+    paintings = [open_image(files / name) for name in ("red.png", "b.png")]
+    stats = [stylizer.prepare_style(p, 0) for p in paintings]
+    bank = StyleBank.from_stats(["red", "b"], stats, range(4), paintings=[painting(p) for p in paintings])
+    bare = StyleBank.from_stats(["red", "b"], stats, range(4))
+    assert stylizer.engine.model.attention and bank.keeps_paintings and not bare.keeps_paintings
+
+    def resolved(bank, spec):
+        request = check_inputs(StyleRequest(contents=(files / "content.png",), style_name=spec, content_size=0,
+                                            style_size=0))
+        return resolve_styles(stylizer, request, bank)[0]
+
+    alone = resolved(bank, "b")  # exactly the kept painting (a JPEG) read as a style image
+    kept = stylizer.prepare_style(Image.open(io.BytesIO(bank.paintings[1])), 0).memory
+    for level in stylizer.engine.model.reads:
+        assert torch.equal(alone.memory.values[level], kept.values[level])
+    half = resolved(bank, "red:0.5,b:0.5")
+    assert half.memory.keys[2].shape[1] == 2 * alone.memory.keys[2].shape[1]
+    assert torch.allclose(half.memory.prior[2], torch.tensor(0.5).log())
+    assert resolved(bare, "b").memory is None  # a bank without paintings: its statistics, through AdaIN

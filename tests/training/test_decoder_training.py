@@ -304,11 +304,12 @@ def test_the_gpu_recipe_packs_trains_and_exports_on_the_cpu(folders, tmp_path):
     result = subprocess.run(["scripts/train_gpu.sh", str(packed), str(out)], cwd=REPO, capture_output=True,
                             text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    meta = read_metadata(out / "adain_decoder.safetensors")
+    meta = read_metadata(out / "attention_decoder.safetensors")
     assert meta["dtype"] == "float16" and meta["config"]["crop_size"] == 256 and meta["config"]["batch_size"] == 1
     assert (meta["config"]["identity_pixel_weight"], meta["config"]["identity_feature_weight"]) == (50, 1)
     assert {"id_pixel", "id_feature"} <= set(meta["losses"])
-    assert meta["iterations"] == read_metadata(REPO / "weights" / "adain_decoder.safetensors")["iterations"] + 1
+    assert meta["iterations"] == read_metadata(REPO / "weights" / "attention_decoder.safetensors")["iterations"] + 1
+    assert meta["style_layer"] == "attention"
 
 
 def test_a_time_limit_stops_the_run_with_a_checkpoint(folders, tmp_path):
