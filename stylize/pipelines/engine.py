@@ -163,7 +163,8 @@ class Engine:
         """
         alpha = as_alpha(alpha, self.device)
         conditioned = self.condition(style, alpha) if masks is None else [self.condition(one, alpha) for one in style]
-        return self.model.stylize(taps, conditioned, alpha, masks, content_stats)
+        with self._autocast():  # the attention's matrix products at the engine's precision (half its time in bf16)
+            return self.model.stylize(taps, conditioned, alpha, masks, content_stats)
 
     def _tiles(self, x):
         _, _, h, w = x.shape

@@ -14,8 +14,7 @@ import torch
 from tqdm import tqdm
 
 from stylize.files import atomic_write
-from stylize.models.style_layers import mean_std
-from stylize.models.style_stats import StyleStats
+from stylize.models.style_stats import StyleStats, stack_styles
 from stylize.models.weights import load_torch_file
 from stylize.pipelines.engine import Engine
 
@@ -67,7 +66,8 @@ def make_pool(teacher: Engine, loaders, size, settings):
     with tqdm(total=size, desc="teacher pool", unit="pair") as bar:
         while made < size:
             (content, _), (style, _) = next(contents), next(styles)
-            stats = StyleStats.from_pairs(mean_std(t) for t in teacher.encode(style))
+            # the teacher's own reading of each crop: an attention teacher paints from its patches
+            stats = stack_styles([teacher.style_stats(image) for image in style])
             output = teacher.decode(*teacher.stylize_features(teacher.encode(content), stats))
             take = min(len(content), size - made)
             for name, value in (("contents", to_bytes(content)), ("styles", to_bytes(style)),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import gradient_image
+from conftest import gradient_image, random_decoder
 from safetensors.torch import save_file
 
 from stylize.errors import StylizeError
@@ -16,7 +16,9 @@ from stylize.media.images import to_tensor
 from stylize.models.fast import StyledDecoder
 from stylize.models.networks import FAST, Decoder, Encoder
 from stylize.models.style_layers import mean_std, stylize_taps
-from stylize.models.weights import METADATA_KEY, load_encoder, load_fast, read_metadata, save_fast
+from stylize.models.style_stats import StyleStats
+from stylize.models.weights import METADATA_KEY, load_encoder, load_fast, read_metadata, save_decoder, save_fast
+from stylize.pipelines.engine import Engine
 from stylize.training.config import STYLE_TARGETS, FastTrainConfig
 from stylize.training.fast import FastTrainer
 from stylize.training.fast_export import export_fast
@@ -101,6 +103,25 @@ def test_the_style_loss_can_aim_at_the_teachers_statistics(run_config):
                   for target, trainer in trainers.items()}
     assert losses["teacher"]["style"].item() == 0 and losses["style"]["style"].item() > 1e-3
     assert all(torch.equal(losses["teacher"][name], losses["style"][name]) for name in ("pixel", "feature", "content"))
+
+
+def test_an_attention_teacher_paints_the_pool_from_each_style_crops_patches(run_config, tmp_path):
+    decoder = random_decoder("skip")
+    decoder.style_layer = "attention"
+    save_decoder(tmp_path / "attention.safetensors", decoder, {"iterations": 0})
+    teacher_file = str(tmp_path / "attention.safetensors")
+    trainer = FastTrainer(FastTrainConfig(**{**run_config, "encoder_iters": 0, "teacher": teacher_file}))
+    pool = trainer._teacher_pool()
+    content, style, teacher, _ = pool.batch(torch.arange(2), "cpu")
+    engine = Engine.load("quality", tmp_path / "attention.safetensors", device="cpu", precision="fp32")
+    with torch.no_grad():
+        by_patches = torch.stack([engine.stylize_tensor(c, engine.style_stats(s)) for c, s in zip(content, style)])
+        stats = [engine.style_stats(s) for s in style]
+        by_numbers = torch.stack([engine.stylize_tensor(c, StyleStats(one.means, one.stds))
+                                  for c, one in zip(content, stats)])
+    # the pool's teacher runs at the machine's precision (bf16 where the CPU has it) and keeps uint8
+    assert (teacher - by_patches).abs().mean() < 0.004
+    assert (teacher - by_numbers).abs().mean() > 0.01  # not the AdaIN reading of the same crops
 
 
 def test_the_heads_tap_targets_and_modulation_learn_at_their_own_rates(run_config, tmp_path):
