@@ -21,6 +21,7 @@ from stylize.media.images import list_images, open_image
 from stylize.models.bank import load_bank
 from stylize.models.style_stats import stack_styles
 from stylize.pipelines.engine import Engine
+from stylize.pipelines.executor import bank_style
 from stylize.pipelines.request import parse_alpha_range
 from stylize.pipelines.stylizer import Stylizer
 
@@ -54,12 +55,13 @@ class StyleAugment(nn.Module):
         self.p, self.alpha = float(p), parse_alpha_range(alpha)
         self.precision = precision
         self.engine = Engine.load(model, weights, device=device, precision=precision)
+        stylizer = Stylizer(self.engine)
         if bank is not None:
             style_bank = load_bank(bank, self.engine.model.decoder)
             names = list(styles) if styles is not None else style_bank.names
-            pool = [style_bank.style_stats(style_bank.blend_weights(((name, 1.0),))) for name in names]
+            pool = [bank_style(stylizer, style_bank, style_bank.blend_weights(((name, 1.0),)),
+                               lambda item: stylizer.prepare_style(open_image(*item), style_size)) for name in names]
         else:
-            stylizer = Stylizer(self.engine)
             pool = [stylizer.prepare_style(image, style_size) for image in _style_images(styles)]
         self.styles = stack_styles(pool)
         self.generator = None if seed is None else torch.Generator().manual_seed(seed)

@@ -1,8 +1,11 @@
 """StyleAugment: shapes, devices and dtypes kept, p and alpha honoured, determinism under a
 seed, per-image styles as the pipeline makes them, banks, DataLoader workers."""
+import io
+
 import pytest
 import torch
 from conftest import gradient_image
+from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from stylize.augment import StyleAugment
@@ -90,6 +93,20 @@ def test_pool_from_a_bank(decoder_file, fast_file, tmp_path):
     torch.testing.assert_close(out, expected, atol=1e-4, rtol=0)
     fast = StyleAugment(["two"], model="fast", weights=fast_file, bank=path, p=1.0, alpha=1.0, device="cpu")
     torch.testing.assert_close(fast(images(2)), fast.engine.stylize_tensor(images(2), stats[1]), atol=1e-4, rtol=0)
+
+
+def test_an_attention_models_pool_from_a_bank_paints_from_the_kept_paintings(tmp_path):
+    from stylize.models.bank import StyleBank, painting, save_bank
+
+    stylizer = Stylizer.from_files("quality", device="cpu", precision="fp32")  # the shipped attention decoder
+    paintings = [gradient_image((48, 40), seed=s) for s in (1, 2)]
+    stats = [stylizer.prepare_style(p, 40) for p in paintings]
+    path = tmp_path / "bank.safetensors"
+    save_bank(path, StyleBank.from_stats(["one", "two"], stats, range(4), paintings=[painting(p) for p in paintings]))
+    aug = StyleAugment(["two"], model="quality", bank=path, p=1.0, alpha=1.0, style_size=40, device="cpu",
+                       precision="fp32")
+    kept = stylizer.prepare_style(Image.open(io.BytesIO(painting(paintings[1]))), 40)
+    torch.testing.assert_close(aug(images(1)), stylizer.engine.stylize_tensor(images(1), kept), atol=1e-4, rtol=0)
 
 
 class Pictures(Dataset):

@@ -48,6 +48,18 @@ def combine(request, group):
     return group if request.masks else blend(group, request.style_weights or [1.0])
 
 
+def bank_style(stylizer, bank, weights, painting_style):
+    """A bank blend's StyleStats for `stylizer`'s model: an attention model takes its patches from
+    the styles' kept paintings (`painting_style((jpeg bytes, name))` reads one), blended by the
+    (N,) weights; other models, and banks without paintings, the bank's learned statistics."""
+    if not (stylizer.engine.model.attention and bank.keeps_paintings):
+        return bank.style_stats(weights)
+    used = [i for i, weight in enumerate(weights.tolist()) if weight > 0]
+    total = sum(weights[i].item() for i in used)
+    return blend([painting_style((bank.paintings[i], f"bank style {bank.names[i]}")) for i in used],
+                 [weights[i].item() / total for i in used])
+
+
 def resolve_styles(stylizer, request, bank=None, cache=None, should_stop=None):
     """The style of each style key of a checked request, as StyleStats (a list of one per mask
     with masks): a bank blend's (for an attention model, its styles' kept paintings blended), or its
@@ -56,13 +68,8 @@ def resolve_styles(stylizer, request, bank=None, cache=None, should_stop=None):
     if request.blend is not None:
         if bank is None:
             raise StylizeError("no style bank is loaded; send a style image instead")
-        weights = bank.blend_weights(request.blend)
-        if stylizer.engine.model.attention and bank.keeps_paintings:  # patches come from paintings, not numbers
-            used = [i for i, weight in enumerate(weights.tolist()) if weight > 0]
-            paintings = [_style_stats(stylizer, request, (bank.paintings[i], f"bank style {bank.names[i]}"), cache,
-                                      should_stop) for i in used]
-            return [blend(paintings, [weights[i].item() / weights[used].sum().item() for i in used])]
-        return [bank.style_stats(weights)]
+        return [bank_style(stylizer, bank, bank.blend_weights(request.blend), lambda item: _style_stats(
+            stylizer, request, item, cache, should_stop))]
     stats = [_style_stats(stylizer, request, item, cache, should_stop) for item in request.styles]
     return [combine(request, group) for group in _by_key(request, stats)]
 
