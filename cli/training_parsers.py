@@ -54,7 +54,7 @@ def add_training_commands(sub):
         "iters": "training iterations", "batch_size": "photos per step", "lr": "Adam learning rate",
         "crop_size": "training crop side", "image_size": "shorter side before cropping",
         "style_size": "shorter side the paintings are encoded at", "style_weight": "style loss weight",
-        "base": "existing bank to extend", "decoder": "decoder weights (default: the shipped decoder)",
+        "base": "existing bank to extend", "decoder": "an AdaIN decoder (default: weights/adain_decoder.safetensors)",
         "finetune_decoder": "also adapt the decoder (written beside the bank)",
         "eval_content_dir": "photos for the before/after losses (default: --content-dir)",
         "save_every": "checkpoint every N steps", "resume": "checkpoint path, or 'auto'", "seed": "random seed",

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the shipped style bank from paintings of the default training set (data/, made by
-# scripts/build_dataset.py), on the shipped decoder. Names are the file names below.
+# scripts/build_dataset.py), on the AdaIN decoder (the bank also keeps the paintings, from which
+# attention models paint). Names are the file names below.
 #     scripts/build_bank.sh [ITERS]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -77,8 +77,8 @@ class StyleTransferModel(nn.Module):
 
     def condition(self, stats, alpha=1.0):
         """StyleStats -> (AdaIN targets {level: (mean, std)}, the decoder's modulation or None);
-        for an attention model given a painting, (its StyleMemory, None). A bank's styles are
-        statistics without patches: even an attention model takes them through AdaIN."""
+        for an attention model given a painting, (its StyleMemory, None). Statistics without
+        patches (a bank without its paintings) take even an attention model through AdaIN."""
         if self.attention and stats.memory is not None:
             return stats.memory, None
         return self.decoder.condition(stats.means, stats.stds, alpha)

@@ -30,6 +30,7 @@ NORMALISED_VGG_INDEX = {"preprocess": 0, "conv1_1": 2, "conv1_2": 5, "conv2_1": 
                         "conv3_1": 16, "conv3_2": 19, "conv3_3": 22, "conv3_4": 25, "conv4_1": 29}
 WEIGHTS_DIR = Path(str(importlib.resources.files("stylize_weights")))  # the repository's weights/ folder
 DEFAULT_DECODER = WEIGHTS_DIR / "attention_decoder.safetensors"
+ADAIN_DECODER = WEIGHTS_DIR / "adain_decoder.safetensors"  # style banks' pairs are learned through AdaIN
 DEFAULT_FAST = WEIGHTS_DIR / "fast.safetensors"
 METADATA_KEY = "stylize"
 

@@ -1,6 +1,7 @@
 """The engine: tensors in, tensors out, for one StyleTransferModel on one device at one
 precision. The model computes; the engine decides where and how: the device, the autocast dtype
-(statistics and the style layer stay float32), tiles for large images, and the cache of the last
+(statistics stay float32; the attention layer's matrix products take the autocast dtype), tiles
+for large images, and the cache of the last
 style's conditioning (a video's frames share it).
 
 A style image is reduced to its StyleStats once, and those can then be applied to any number of
@@ -76,7 +77,8 @@ class Engine:
     @property
     def style_source(self):
         """What a style's statistics depend on besides the image: the style encoder's weights (so
-        both models, whose style encoder is the same VGG-19, share cached styles)."""
+        both models, whose style encoder is the same VGG-19, share cached statistics; an attention
+        model's styles also carry the painting's patches, see executor._style_stats)."""
         style_encoder = self.model.style_encoder
         return style_encoder.source or f"encoder {id(style_encoder)}"
 
@@ -159,7 +161,8 @@ class Engine:
         style layer with the (cached) condition of `style`; `decode(*result)` finishes the image.
 
         masks, if given, is (1, K, H, W) at image resolution, one channel per style in `style`.
-        content_stats, if given, holds (mean, std) per level to use instead of the taps' own.
+        content_stats, if given, holds (mean, std) per level (and per attention guide) to use
+        instead of the taps' own.
         """
         alpha = as_alpha(alpha, self.device)
         conditioned = self.condition(style, alpha) if masks is None else [self.condition(one, alpha) for one in style]

@@ -32,7 +32,9 @@ def _style_stats(stylizer, request, item, cache=None, should_stop=None):
     if cache is None:
         return compute()
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
-    key = (stylizer.engine.style_source, hashlib.sha256(data).hexdigest(), request.style_size, request.crop)
+    # an attention model's styles carry the painting's patches, which a style cached by the fast model lacks
+    key = (stylizer.engine.style_source, stylizer.engine.model.attention, hashlib.sha256(data).hexdigest(),
+           request.style_size, request.crop)
     return cache.get_or_compute(key, compute)
 
 

@@ -19,7 +19,7 @@ from stylize.models.networks import RELU4_1
 from stylize.models.style_layers import mean_std, stylize_taps
 from stylize.models.style_stats import StyleStats
 from stylize.models.style_transfer import StyleTransferModel
-from stylize.models.weights import load_decoder, load_encoder, save_decoder
+from stylize.models.weights import ADAIN_DECODER, load_decoder, load_encoder, save_decoder
 from stylize.training.config import BankTrainConfig
 from stylize.training.data import endless_loader
 from stylize.training.losses import style_losses
@@ -83,7 +83,12 @@ class BankTrainer(Trainer):
         super().__init__(cfg, out.with_name(out.stem + ".checkpoints"), command)
         device = self.device = pick_device(cfg.device)
         encoder = load_encoder().to(device)
-        decoder = load_decoder(cfg.decoder).to(device).train(cfg.finetune_decoder)
+        decoder = load_decoder(cfg.decoder or ADAIN_DECODER)
+        if decoder.style_layer != "adain":
+            raise StylizeError(f"a bank's styles are learned through AdaIN; {cfg.decoder} is a decoder of the "
+                               f"{decoder.style_layer} style layer (attention models paint bank styles from the "
+                               "paintings the bank keeps)")
+        decoder = decoder.to(device).train(cfg.finetune_decoder)
         decoder.requires_grad_(cfg.finetune_decoder)
         self.model = StyleTransferModel("quality", encoder, decoder)
         self.names, self.stats, images = style_targets(encoder, style_files(cfg.styles), cfg.style_size, device)

@@ -3,7 +3,7 @@ import io
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import gradient_image, wait_ready
+from conftest import gradient_image, random_decoder, wait_ready
 from fastapi.testclient import TestClient
 from PIL import Image
 
@@ -14,7 +14,7 @@ from stylize.errors import StylizeError
 from stylize.media.images import to_tensor
 from stylize.models.bank import StyleBank, load_bank, painting, save_bank, thumbnail
 from stylize.models.style_layers import EPS, stylize_taps
-from stylize.models.weights import load_decoder, load_fast
+from stylize.models.weights import load_decoder, load_fast, save_decoder
 from stylize.pipelines.request import parse_blend
 from stylize.training.bank import BankTrainer
 from stylize.training.config import BankTrainConfig
@@ -252,3 +252,11 @@ def test_resume_and_finetune_decoder(bank_folders, decoder_file, tmp_path):
     original = load_decoder(decoder_file)
     assert any(not torch.equal(a, b) for a, b in zip(decoder.state_dict().values(), original.state_dict().values()))
     assert load_bank(tuned, decoder).metadata["decoder"] == str(tmp_path / "tuned.decoder.safetensors")
+
+
+def test_a_bank_is_not_trained_through_an_attention_decoder(bank_folders, tmp_path):
+    decoder = random_decoder("skip")
+    decoder.style_layer = "attention"
+    save_decoder(tmp_path / "attention.safetensors", decoder, {"iterations": 0})
+    with pytest.raises(StylizeError, match="a bank's styles are learned through AdaIN"):
+        BankTrainer(bank_config(bank_folders, tmp_path / "attention.safetensors", tmp_path / "b.safetensors"))

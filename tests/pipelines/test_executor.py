@@ -103,3 +103,14 @@ def test_an_attention_model_paints_a_bank_style_from_its_kept_painting(stylizer,
     assert half.memory.keys[2].shape[1] == 2 * alone.memory.keys[2].shape[1]
     assert torch.allclose(half.memory.prior[2], torch.tensor(0.5).log())
     assert resolved(bare, "b").memory is None  # a bank without paintings: its statistics, through AdaIN
+
+
+def test_a_shared_style_cache_never_hands_an_attention_model_a_style_without_patches(stylizer, files):
+    from api.style_cache import StyleCache
+
+    fast = Stylizer.from_files("fast", device="cpu", precision="fp32")
+    cache, request = StyleCache(8), request_of(files, styles=("b.png",))
+    (from_fast,) = resolve_styles(fast, request, cache=cache)
+    (from_quality,) = resolve_styles(stylizer, request, cache=cache)
+    assert from_fast.memory is None and from_quality.memory is not None and cache.stats()["misses"] == 2
+    assert resolve_styles(fast, request, cache=cache)[0] is from_fast  # the fast model still hits its own
