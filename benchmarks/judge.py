@@ -172,10 +172,10 @@ def distances(args, extra):
     pair_list = pairs(args.content_dir, args.style_dir)
     with torch.no_grad():
         for content, style, name in pair_list:
-            painting = vgg(to_tensor(prepare(open_image(style), 256))[None])
+            painting, photo_image = vgg(to_tensor(prepare(open_image(style), 256))[None]), open_image(content)
             for method, folder in methods:
                 picture = Image.open(Path(folder) / f"{name}.png").convert("RGB")
-                photo = vgg(to_tensor(open_image(content).convert("RGB").resize(picture.size, Image.LANCZOS))[None])
+                photo = vgg(to_tensor(photo_image.resize(picture.size, Image.LANCZOS))[None])
                 taps = vgg(to_tensor(picture)[None])
                 content_distance = F.mse_loss(taps[3], photo[3])
                 style_distance = sum(F.mse_loss(a, b) for tap, target in zip(taps, painting)

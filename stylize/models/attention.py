@@ -42,10 +42,15 @@ def guide_name(level):
     return ("guide", level)
 
 
+def _guide(taps, level):
+    """relu1_1 averaged over each position of key level `level`: the local colour and tone there."""
+    return F.avg_pool2d(taps[RELU1_1].float(), 2 ** level)
+
+
 def guides(taps, levels):
-    """{guide_name(k): relu1_1 averaged over each position of key level k} for the key levels of
-    `levels`: the local colour and tone a match weighs beside the features' pattern."""
-    return {guide_name(k): F.avg_pool2d(taps[RELU1_1].float(), 2 ** k) for k in {key_level(level) for level in levels}}
+    """{guide_name(k): the guide at k} for the key levels of `levels`: what a match weighs beside
+    the features' pattern."""
+    return {guide_name(k): _guide(taps, k) for k in {key_level(level) for level in levels}}
 
 
 def _unit(tap, stats=None):
@@ -59,7 +64,7 @@ def _keys(taps, level, stats=None):
     """(B, h*w, C + 64) unit keys at key level `level`: the instance-normalised pattern and,
     weighted by GUIDE_WEIGHT, the guide. stats: whole-image (mean, std) by level and guide_name."""
     pattern = _unit(taps[level].float(), stats[level] if stats else None)
-    tone = _unit(guides(taps, (level,))[guide_name(level)], stats[guide_name(level)] if stats else None)
+    tone = _unit(_guide(taps, level), stats[guide_name(level)] if stats else None)
     return F.normalize(torch.cat([pattern, GUIDE_WEIGHT * tone], dim=2), dim=2)
 
 

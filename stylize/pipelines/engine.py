@@ -1,8 +1,7 @@
 """The engine: tensors in, tensors out, for one StyleTransferModel on one device at one
 precision. The model computes; the engine decides where and how: the device, the autocast dtype
 (statistics stay float32; the attention layer's matrix products take the autocast dtype), tiles
-for large images, and the cache of the last
-style's conditioning (a video's frames share it).
+for large images, and the cache of the last style's conditioning (a video's frames share it).
 
 A style image is reduced to its StyleStats once, and those can then be applied to any number of
 content images. Images above `max_untiled_pixels` are processed in overlapping tiles whose AdaIN

@@ -64,9 +64,9 @@ def bank_style(stylizer, bank, weights, painting_style):
 
 def resolve_styles(stylizer, request, bank=None, cache=None, should_stop=None):
     """The style of each style key of a checked request, as StyleStats (a list of one per mask
-    with masks): a bank blend's (for an attention model, its styles' kept paintings blended), or its
-    style images' combined. A colour-preserving request's
-    styles depend on each content image: see `colour_preserved`."""
+    with masks): a bank blend's (for an attention model, its styles' kept paintings blended), or
+    its style images' combined. A colour-preserving request's styles depend on each content image:
+    see `colour_preserved`."""
     if request.blend is not None:
         if bank is None:
             raise StylizeError("no style bank is loaded; send a style image instead")
